@@ -1,0 +1,157 @@
+"""The integer LSTM step: previous bytes of S streams -> S integer frequency tables.
+
+Both halves of the codec call ``Engine.step`` in the same order on the same
+inputs; this module is therefore the whole of what must be bit-identical on
+every machine. It is, by construction:
+
+* Matrix products run in float32 on integer-valued operands: int8 weights times
+  activations in [-128, 127]. ``Model.validate`` guarantees every column's
+  ``128 * sum|W|`` is below 2**24, so every partial sum of every summation order
+  (any BLAS kernel, thread split, FMA, GPU) is an exactly representable integer.
+  The GEMM result is converted to int32 right away; everything after it is
+  integer arithmetic (floor shifts, clips, table lookups, one integer division).
+* sigmoid, tanh and exp are tables stored in the model file (``model.py``);
+  no libm call happens while coding.
+
+One step, for layer l (columns of the gate block are [i | f | g | o])::
+
+    acc = X @ W_l (+ in_table[prev] on layer 1) + b_l        # (S, 4H) int
+    u   = clip(acc >> (ws_l + 7 - P), -R, R)                 # gate pre-activation, 2**-P units
+    i, f, o = sigmoid_table[u];  g = tanh_table[u]           # 256 == 1.0
+    c'  = clip((f * c + i * g) >> 8, -32767, 32767)          # 256 == 1.0
+    h'  = (o * tanh_table[clip(c' >> (8 - P), -R, R)]) >> 9  # [-128, 127], 128 == 1.0
+
+and the output layer turns logits into a frequency table that sums to 2**16::
+
+    z = h_L @ w_out + b_out;  d = min((max z - z) >> (wso + 7 - Q), D - 1)
+    e = exp_table[d];  freq = 1 + e * 65280 // sum(e);  freq[argmax z] += 65536 - sum(freq)
+
+``NumpyEngine`` is the reference; ``TFEngine`` (``--backend tf``) is the same
+computation in TensorFlow ops for CPU or GPU and must give identical tables.
+State is plain arrays (``EngineState``), so a later adaptive mode can keep what a
+backward pass needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List
+
+import numpy as np
+
+from .model import Model
+
+PROB_BITS = 16
+PROB_TOTAL = 1 << PROB_BITS        # every frequency table sums to this
+START_BYTE = 0                     # the "previous byte" of a stream's first step
+BACKENDS = ("numpy", "tf")
+
+
+@dataclasses.dataclass
+class EngineState:
+    """Recurrent state of S streams, as plain numpy arrays.
+
+    ``xs[l]`` is the float32 GEMM input of layer l+1: ``h_1`` for the first layer,
+    ``[h_l | h_(l+1)]`` for the others (integer values stored as float32 so the
+    product needs no conversion); ``cs[l]`` is layer l+1's int32 cell state.
+    """
+
+    xs: List[np.ndarray]   # (S, K_l) float32
+    cs: List[np.ndarray]   # (S, H) int32
+
+
+def _fixed_point(model: Model):
+    """Shifts, ranges and column offsets shared by both backends."""
+    c = model.config
+    h, r, p = c.hidden, c.gate_range, c.gate_bits
+    tanh0 = 2 * r + 1                                      # tanh part starts here in gate_table
+    offset = np.full(4 * h, r, np.int32)                   # sigmoid columns: index u + R
+    offset[2 * h:3 * h] = tanh0 + r                        # g columns: tanh part
+    gate_shifts = [ws + 7 - p for ws in c.weight_shifts]
+    out_shift = c.out_shift + 7 - c.logit_bits
+    return h, r, p, tanh0, offset, gate_shifts, out_shift
+
+
+class NumpyEngine:
+    """The reference integer engine (numpy, any BLAS, any thread count)."""
+
+    backend = "numpy"
+
+    def __init__(self, model: Model):
+        self.model = model
+        (self.hidden, self.r, self.p, self.tanh0, self.offset,
+         self.gate_shifts, self.out_shift) = _fixed_point(model)
+        self.kernels = [w.astype(np.float32) for w in model.weights]       # exact: |w| <= 127
+        self.w_out = model.w_out.astype(np.float32)
+        self.in_table = model.in_table + model.biases[0]                   # layer-1 input + bias, int32
+        self.biases = model.biases
+        self.b_out = model.b_out
+        self.gate_table = model.gate_table
+        self.exp_table = model.exp_table
+        self.d_max = model.config.exp_size - 1
+
+    def initial_state(self, streams: int) -> EngineState:
+        h, n = self.hidden, len(self.kernels)
+        xs = [np.zeros((streams, h if l == 0 else 2 * h), np.float32) for l in range(n)]
+        cs = [np.zeros((streams, h), np.int32) for _ in range(n)]
+        return EngineState(xs, cs)
+
+    def step(self, prev: np.ndarray, state: EngineState) -> np.ndarray:
+        """Advance the first ``len(prev)`` streams by one byte; return their (n, 256) int64 tables.
+
+        ``prev`` holds each stream's previous byte. Streams past ``len(prev)`` are
+        left untouched (the codec only ever drops streams at a block's last step).
+        """
+        n = len(prev)
+        h, top = self.hidden, len(self.kernels) - 1
+        for l, w in enumerate(self.kernels):
+            x = state.xs[l][:n]
+            acc = (x @ w).astype(np.int32)                                  # exact integers
+            acc += self.in_table[prev] if l == 0 else self.biases[l]
+            np.right_shift(acc, self.gate_shifts[l], out=acc)               # floor to 2**-P
+            np.clip(acc, -self.r, self.r, out=acc)
+            acc += self.offset
+            gates = self.gate_table[acc]                                    # (n, 4H)
+            i, f, g, o = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:3 * h], gates[:, 3 * h:]
+            c = state.cs[l][:n]
+            new_c = f * c
+            new_c += i * g
+            np.right_shift(new_c, 8, out=new_c)
+            np.clip(new_c, -32767, 32767, out=c)                           # c updated in place
+            t = np.right_shift(c, 8 - self.p)
+            np.clip(t, -self.r, self.r, out=t)
+            t += self.tanh0 + self.r
+            hv = o * self.gate_table[t]
+            np.right_shift(hv, 9, out=hv)                                   # [-128, 127]
+            x[:, -h:] = hv                                                  # own recurrent input
+            if l < top:
+                state.xs[l + 1][:n, :h] = hv                                # input of the layer above
+        x_top = state.xs[top][:n, -h:]
+        z = (x_top @ self.w_out).astype(np.int32)
+        z += self.b_out
+        return self._frequencies(z)
+
+    def _frequencies(self, z: np.ndarray) -> np.ndarray:
+        """Integer logits (n, 256) -> frequency tables, each entry >= 1, rows summing to 2**16."""
+        rows = np.arange(len(z))
+        top = z.argmax(axis=1)
+        d = z[rows, top][:, None] - z
+        np.right_shift(d, self.out_shift, out=d)
+        np.minimum(d, self.d_max, out=d)
+        e = self.exp_table[d].astype(np.int64)
+        total = e.sum(axis=1, keepdims=True)
+        e *= PROB_TOTAL - 256
+        e //= total
+        e += 1
+        e[rows, top] += PROB_TOTAL - e.sum(axis=1)
+        return e
+
+
+def make_engine(model: Model, backend: str = "numpy", device: str = "auto"):
+    """An engine for `model` on the given backend ("numpy" or "tf")."""
+    if backend == "numpy":
+        return NumpyEngine(model)
+    if backend == "tf":
+        from .engine_tf import TFEngine  # imports TensorFlow; only when asked for
+        return TFEngine(model, device=device)
+    raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")

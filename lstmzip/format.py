@@ -1,0 +1,143 @@
+"""The .lstmz container: byte layout, bounds checks, checksums (docs/format.md).
+
+    file   = header block* end
+    header = magic(8) version(1) flags(1) streams(2) block_size(4) size(8)
+             model_sha256(32) name_len(1) name(name_len) header_crc32(4)
+    block  = method(1) raw_len(4) payload_len(4) streams(2) raw_crc32(4) block_crc32(4) payload
+    end    = 0xFF(1) total_size(8) sha256(32) end_crc32(4)
+
+All integers little-endian. Every header is covered by its own CRC-32, checked
+before any field is trusted, and every length is bounds-checked before anything
+is allocated; a block's payload is read only once its header proved sane.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import zlib
+from typing import BinaryIO, Optional
+
+from .errors import LstmzipError
+
+MAGIC = b"\x89LSTMZ\r\n"       # non-ASCII first byte, CR LF: catches text-mode mangling
+VERSION = 1
+SUFFIX = ".lstmz"
+
+FLAG_SIZE_KNOWN = 0x01           # header's `size` is the original length (else streamed input)
+UNKNOWN_SIZE = (1 << 64) - 1
+
+STORED, ZSTD, LSTM = 0, 1, 2
+END = 0xFF
+METHOD_NAMES = {STORED: "stored", ZSTD: "zstd", LSTM: "lstm"}
+
+MAX_BLOCK_SIZE = 64 << 20        # hard cap: a forged header cannot make us allocate more
+MAX_STREAMS = 65535
+MAX_NAME = 64
+
+_HEAD = struct.Struct("<8sBBHIQ32sB")       # up to name_len
+_BLOCK = struct.Struct("<BIIHI")            # method raw_len payload_len streams raw_crc32
+_END = struct.Struct("<BQ32s")
+_CRC = struct.Struct("<I")
+
+
+@dataclasses.dataclass
+class Header:
+    streams: int             # requested streams per block (0 = chosen from each block's size)
+    block_size: int          # largest raw block, bytes
+    size: Optional[int]      # original length, None when unknown (streamed input)
+    model_sha256: bytes      # 32 bytes: identity of the model file
+    model_name: str          # for messages: which model the file needs
+
+    def pack(self) -> bytes:
+        name = self.model_name.encode("utf-8")[:MAX_NAME]
+        flags = FLAG_SIZE_KNOWN if self.size is not None else 0
+        size = self.size if self.size is not None else UNKNOWN_SIZE
+        head = _HEAD.pack(MAGIC, VERSION, flags, self.streams, self.block_size, size,
+                          self.model_sha256, len(name)) + name
+        return head + _CRC.pack(zlib.crc32(head))
+
+
+@dataclasses.dataclass
+class BlockHeader:
+    method: int
+    raw_len: int
+    payload_len: int
+    streams: int
+    raw_crc32: int
+
+    def pack(self) -> bytes:
+        head = _BLOCK.pack(self.method, self.raw_len, self.payload_len, self.streams, self.raw_crc32)
+        return head + _CRC.pack(zlib.crc32(head))
+
+
+@dataclasses.dataclass
+class End:
+    total_size: int
+    sha256: bytes
+
+    def pack(self) -> bytes:
+        head = _END.pack(END, self.total_size, self.sha256)
+        return head + _CRC.pack(zlib.crc32(head))
+
+
+def read_exact(src: BinaryIO, n: int, what: str) -> bytes:
+    """Read exactly n bytes or raise a 'truncated' error naming what was cut."""
+    data = src.read(n)
+    if len(data) != n:
+        raise LstmzipError(f"truncated file (ends inside {what})")
+    return data
+
+
+def _check_crc(data: bytes, crc: bytes, what: str) -> None:
+    if zlib.crc32(data) != _CRC.unpack(crc)[0]:
+        raise LstmzipError(f"corrupted {what} (checksum mismatch)")
+
+
+def read_header(src: BinaryIO) -> Header:
+    first = src.read(_HEAD.size)
+    if len(first) < len(MAGIC) or first[:len(MAGIC)] != MAGIC:
+        raise LstmzipError("not an lstmzip file (bad magic)")
+    if len(first) < _HEAD.size:
+        raise LstmzipError("truncated file (ends inside the header)")
+    magic, version, flags, streams, block_size, size, sha, name_len = _HEAD.unpack(first)
+    if version != VERSION:
+        raise LstmzipError(f"unsupported format version {version} (this lstmzip reads version {VERSION})")
+    if name_len > MAX_NAME:
+        raise LstmzipError("corrupted header (model name too long)")
+    name = read_exact(src, name_len, "the header")
+    _check_crc(first + name, read_exact(src, 4, "the header"), "header")
+    if flags & ~FLAG_SIZE_KNOWN:
+        raise LstmzipError(f"unsupported header flags {flags:#x}")
+    if not 1 <= block_size <= MAX_BLOCK_SIZE:
+        raise LstmzipError(f"corrupted header (block size {block_size} out of range)")
+    return Header(streams=streams, block_size=block_size,
+                  size=size if flags & FLAG_SIZE_KNOWN else None,
+                  model_sha256=sha, model_name=name.decode("utf-8", "replace"))
+
+
+def read_block_header(src: BinaryIO, header: Header, index: int):
+    """The next BlockHeader, or an End record after the last block."""
+    kind = read_exact(src, 1, f"block {index}")
+    if kind[0] == END:
+        rest = read_exact(src, _END.size - 1 + 4, "the end record")
+        body, crc = kind + rest[:-4], rest[-4:]
+        _check_crc(body, crc, "end record")
+        _, total, sha = _END.unpack(body)
+        return End(total, sha)
+    rest = read_exact(src, _BLOCK.size - 1 + 4, f"block {index} header")
+    body, crc = kind + rest[:-4], rest[-4:]
+    _check_crc(body, crc, f"block {index} header")
+    method, raw_len, payload_len, streams, raw_crc = _BLOCK.unpack(body)
+    where = f"block {index}"
+    if method not in METHOD_NAMES:
+        raise LstmzipError(f"corrupted {where} (unknown method {method})")
+    if not 1 <= raw_len <= header.block_size:
+        raise LstmzipError(f"corrupted {where} (length {raw_len} exceeds block size {header.block_size})")
+    if method == STORED and payload_len != raw_len:
+        raise LstmzipError(f"corrupted {where} (stored length mismatch)")
+    if method != STORED and payload_len > raw_len:    # we never write a payload larger than stored
+        raise LstmzipError(f"corrupted {where} (payload larger than its data)")
+    if method == LSTM and not 1 <= streams <= raw_len:
+        raise LstmzipError(f"corrupted {where} (stream count {streams})")
+    return BlockHeader(method, raw_len, payload_len, streams, raw_crc)

@@ -1,0 +1,322 @@
+"""Model files: a stacked-LSTM byte predictor as integers, and its identity.
+
+A model file is an ``.npz`` archive (a zip of ``.npy`` arrays) read with
+``allow_pickle=False``: loading one never runs code. Its sha256 is the model's
+identity; every compressed file records it, and decoding with another model is
+an error that names the model the file needs.
+
+Arrays in the archive (``H`` hidden units, ``L`` layers, ``R = 8 * 2**P``)::
+
+    config_json   uint8  [n]         UTF-8 JSON, see ModelConfig
+    in_table      int32  [256, 4H]   embedding @ layer-1 input kernel, in layer-1 accumulator units
+    w1            int8   [H, 4H]     layer-1 recurrent kernel
+    wl (l >= 2)   int8   [2H, 4H]    rows 0..H-1 take h[l-1] (input), rows H..2H-1 take h[l] (recurrent)
+    bl            int32  [4H]        layer-l bias, in layer-l accumulator units
+    w_out         int8   [H, 256]    output kernel
+    b_out         int32  [256]       output bias, in output accumulator units
+    gate_table    int32  [2(2R+1)]   sigmoid(k/2**P)*256 for k = -R..R, then clip(tanh(..)*256, -255, 255)
+    exp_table     int32  [24 * 2**Q] round(65536 * exp(-k / 2**Q))
+
+Fixed-point meaning (the only place floats and integers meet is ``quantize``
+below and the trainer's export; see engine.py for the step itself):
+
+    W_real = W_int * 2**-ws           int8 weights, one shift per layer matrix
+    h_real = h_int / 128              activations in [-128, 127]
+    acc_real = acc_int * 2**-(ws + 7) accumulators (products of the two)
+    c_real = c_int / 256              cell state, clipped to +-32767
+    gate pre-activations are floor-shifted to a resolution of 2**-P,
+    logit differences to 2**-Q nats.
+
+Exactness bound, checked on load and on export: for every output column j of
+every kernel, ``128 * sum_k |W[k, j]| < 2**24``. Every partial sum of the
+float32 GEMM ``X @ W`` is then an integer below 2**24, so it is computed exactly
+in any summation order, blocking, thread split, with or without FMA, on any
+BLAS or GPU: the products are bit-identical everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .errors import LstmzipError
+
+FORMAT_NAME = "lstmzip-model"
+FORMAT_VERSION = 1
+EXACT_LIMIT = 1 << 24          # float32 integers are exact below this
+ACT_MAX = 128                  # |h_int| <= 128
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = "default"
+MAX_MODEL_BYTES = 256 << 20    # refuse absurd files before reading them
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shape and fixed-point formats of an integer model."""
+
+    name: str                  # short name, stored in compressed files for error messages
+    embed: int                 # embedding width used in training (folded into in_table)
+    layers: int                # L stacked LSTM layers
+    hidden: int                # H units per layer
+    weight_shifts: List[int]   # ws_l: W_real = W_int * 2**-ws_l, one per layer
+    out_shift: int             # wso for w_out
+    gate_bits: int = 6         # P: gate pre-activation resolution 2**-P
+    logit_bits: int = 6        # Q: logit-difference resolution 2**-Q nats
+    vocab: int = 256           # bytes
+    meta: dict = dataclasses.field(default_factory=dict)  # free-form training record
+
+    @property
+    def gate_range(self) -> int:
+        """R: gate pre-activations are clipped to [-R, R] (i.e. +-8.0)."""
+        return 8 << self.gate_bits
+
+    @property
+    def exp_size(self) -> int:
+        """D: logit differences past 24 nats all get the smallest weight."""
+        return 24 << self.logit_bits
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.update(format=FORMAT_NAME, version=FORMAT_VERSION)
+        return d
+
+
+def gate_table(gate_bits: int) -> np.ndarray:
+    """Sigmoid then tanh of (k - R) / 2**P, k = 0..2R, scaled by 256 and rounded."""
+    r = 8 << gate_bits
+    x = (np.arange(2 * r + 1, dtype=np.float64) - r) / (1 << gate_bits)
+    sig = np.round(256.0 / (1.0 + np.exp(-x)))
+    tnh = np.clip(np.round(256.0 * np.tanh(x)), -255, 255)
+    return np.concatenate([sig, tnh]).astype(np.int32)
+
+
+def exp_table(logit_bits: int) -> np.ndarray:
+    """round(65536 * exp(-k / 2**Q)) for k = 0 .. 24 * 2**Q - 1."""
+    k = np.arange(24 << logit_bits, dtype=np.float64)
+    return np.round(65536.0 * np.exp(-k / (1 << logit_bits))).astype(np.int32)
+
+
+def quantize(w: np.ndarray, shift: int) -> np.ndarray:
+    """Float weights -> int8 at scale 2**-shift (round to nearest, clip to +-127)."""
+    return np.clip(np.round(np.asarray(w, np.float64) * (1 << shift)), -127, 127).astype(np.int8)
+
+
+def exactness_margin(w: np.ndarray) -> int:
+    """Largest column bound 128 * sum|W[:, j]|; must stay below 2**24."""
+    return int(ACT_MAX * np.abs(w.astype(np.int64)).sum(axis=0).max(initial=0))
+
+
+@dataclasses.dataclass
+class Model:
+    """An integer stacked-LSTM predictor plus its identity (sha256 of its file)."""
+
+    config: ModelConfig
+    in_table: np.ndarray            # int32 [256, 4H]
+    weights: List[np.ndarray]       # int8 [K_l, 4H]
+    biases: List[np.ndarray]        # int32 [4H]
+    w_out: np.ndarray               # int8 [H, 256]
+    b_out: np.ndarray               # int32 [256]
+    gate_table: np.ndarray          # int32 [2(2R+1)]
+    exp_table: np.ndarray           # int32 [D]
+    sha256: str = ""                # hex; set by load() / save()
+    path: Optional[Path] = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def flops_per_byte(self) -> int:
+        """Multiply-adds x 2 of one step for one stream (the GEMMs only)."""
+        macs = sum(w.shape[0] * w.shape[1] for w in self.weights) + self.w_out.size
+        return 2 * macs
+
+    # ---- validation -----------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise LstmzipError unless shapes, dtypes, shifts and the exactness bound hold."""
+        c = self.config
+        h, l = c.hidden, c.layers
+
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise LstmzipError(f"invalid model {c.name!r}: {what}")
+
+        need(c.vocab == 256, "vocab must be 256")
+        need(1 <= l <= 16 and 1 <= h <= 4096, "layers/hidden out of range")
+        need(0 <= c.gate_bits <= 8 and 0 <= c.logit_bits <= 10, "gate_bits/logit_bits out of range")
+        need(len(self.weights) == l == len(self.biases) == len(c.weight_shifts), "layer count mismatch")
+        need(self.in_table.shape == (256, 4 * h) and self.in_table.dtype == np.int32, "in_table shape/dtype")
+        for i, (w, b, ws) in enumerate(zip(self.weights, self.biases, c.weight_shifts)):
+            k = h if i == 0 else 2 * h
+            need(w.shape == (k, 4 * h) and w.dtype == np.int8, f"w{i + 1} shape/dtype")
+            need(b.shape == (4 * h,) and b.dtype == np.int32, f"b{i + 1} shape/dtype")
+            need(ws + 7 - c.gate_bits >= 0 and ws <= 24, f"weight shift of layer {i + 1}")
+            need(exactness_margin(w) < EXACT_LIMIT, f"layer {i + 1} breaks the 2**24 exactness bound")
+        need(self.w_out.shape == (h, 256) and self.w_out.dtype == np.int8, "w_out shape/dtype")
+        need(self.b_out.shape == (256,) and self.b_out.dtype == np.int32, "b_out shape/dtype")
+        need(c.out_shift + 7 - c.logit_bits >= 0 and c.out_shift <= 24, "output shift")
+        need(exactness_margin(self.w_out) < EXACT_LIMIT, "w_out breaks the 2**24 exactness bound")
+        need(np.array_equal(self.gate_table, gate_table(c.gate_bits)) or
+             (self.gate_table.shape == (2 * (2 * c.gate_range + 1),) and self.gate_table.dtype == np.int32
+              and int(self.gate_table.min()) >= -255 and int(self.gate_table.max()) <= 256),
+             "gate_table shape/range")
+        need(self.exp_table.shape == (c.exp_size,) and self.exp_table.dtype == np.int32
+             and int(self.exp_table.min()) >= 0 and int(self.exp_table.max()) <= 65536, "exp_table shape/range")
+        # Accumulators must fit int32 after the table/bias adds (engine converts GEMM output to int32).
+        big = max([int(np.abs(self.in_table).max(initial=0))] + [int(np.abs(b).max(initial=0)) for b in self.biases]
+                  + [int(np.abs(self.b_out).max(initial=0))])
+        need(big < (1 << 30), "bias/table magnitude")
+
+    # ---- file I/O ---------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        arrays: Dict[str, np.ndarray] = {
+            "config_json": np.frombuffer(json.dumps(self.config.to_json(), sort_keys=True).encode(), np.uint8),
+            "in_table": self.in_table, "w_out": self.w_out, "b_out": self.b_out,
+            "gate_table": self.gate_table, "exp_table": self.exp_table,
+        }
+        for i, (w, b) in enumerate(zip(self.weights, self.biases), 1):
+            arrays[f"w{i}"], arrays[f"b{i}"] = w, b
+        # A zip written by hand with fixed timestamps: the same model always has the
+        # same bytes, hence the same identity (np.savez stamps the current time).
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for key in sorted(arrays):
+                info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                npy = io.BytesIO()
+                np.lib.format.write_array(npy, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+                zf.writestr(info, npy.getvalue())
+        return buf.getvalue()
+
+    def save(self, path) -> str:
+        """Validate, write atomically, and return the sha256 (the model's identity)."""
+        self.validate()
+        data = self.to_bytes()
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        self.sha256, self.path = hashlib.sha256(data).hexdigest(), path
+        return self.sha256
+
+    @classmethod
+    def from_bytes(cls, data: bytes, path: Optional[Path] = None) -> "Model":
+        label = str(path) if path else "model"
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            cfg = json.loads(bytes(arrays["config_json"]).decode())
+            if cfg.get("format") != FORMAT_NAME:
+                raise ValueError("not an lstmzip model")
+            if cfg.get("version") != FORMAT_VERSION:
+                raise ValueError(f"unsupported model format version {cfg.get('version')}")
+            fields = {f.name for f in dataclasses.fields(ModelConfig)}
+            config = ModelConfig(**{k: v for k, v in cfg.items() if k in fields})
+            n = config.layers
+            model = cls(
+                config=config, in_table=arrays["in_table"],
+                weights=[arrays[f"w{i}"] for i in range(1, n + 1)],
+                biases=[arrays[f"b{i}"] for i in range(1, n + 1)],
+                w_out=arrays["w_out"], b_out=arrays["b_out"],
+                gate_table=arrays["gate_table"], exp_table=arrays["exp_table"],
+            )
+        except LstmzipError:
+            raise
+        except Exception as exc:  # zipfile, json, KeyError, ValueError, TypeError ...
+            raise LstmzipError(f"{label}: not a valid lstmzip model ({exc})") from None
+        model.validate()
+        model.sha256, model.path = hashlib.sha256(data).hexdigest(), path
+        return model
+
+    @classmethod
+    def load(cls, path) -> "Model":
+        path = Path(path)
+        try:
+            if path.stat().st_size > MAX_MODEL_BYTES:
+                raise LstmzipError(f"{path}: model file too large")
+            data = path.read_bytes()
+        except OSError as exc:
+            raise LstmzipError(f"{path}: cannot read model ({exc.strerror or exc})") from None
+        return cls.from_bytes(data, path)
+
+
+def available_models() -> List[str]:
+    """Names of the models shipped in the package's models/ folder."""
+    if not MODELS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in MODELS_DIR.glob("*.npz"))
+
+
+def resolve(model=None) -> Model:
+    """A Model from None (the default), a Model, a shipped name, or a path."""
+    if isinstance(model, Model):
+        return model
+    if model is None:
+        model = DEFAULT_MODEL
+    model = os.fspath(model)
+    candidate = MODELS_DIR / f"{model}.npz"
+    if os.sep not in model and "/" not in model and not model.endswith(".npz") and candidate.is_file():
+        return _load_cached(candidate)
+    if Path(model).is_file():
+        return _load_cached(Path(model))
+    names = ", ".join(available_models()) or "none"
+    raise LstmzipError(f"model {model!r} not found (shipped models: {names}; or give a path to a .npz file)")
+
+
+_CACHE: Dict[tuple, Model] = {}
+
+
+def _load_cached(path: Path) -> Model:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        _CACHE[key] = Model.load(path)
+    return _CACHE[key]
+
+
+def find_by_sha256(sha: str, hint: Optional[str] = None) -> Optional[Model]:
+    """A shipped model whose identity is `sha` (tries the name `hint` first)."""
+    names = available_models()
+    if hint in names:
+        names.remove(hint)
+        names.insert(0, hint)
+    for name in names:
+        m = _load_cached(MODELS_DIR / f"{name}.npz")
+        if m.sha256 == sha:
+            return m
+    return None
+
+
+def random_model(layers: int = 1, hidden: int = 32, seed: int = 0, name: str = "random",
+                 gate_bits: int = 6, logit_bits: int = 6) -> Model:
+    """A seeded untrained model with plausible weight scales (for tests and benchmarks)."""
+    rng = np.random.default_rng(seed)
+    h = hidden
+    ws = [7] * layers
+
+    def kernel(k: int, n: int, shift: int) -> np.ndarray:
+        # Real weights ~ U(-a, a) with a = 1.5/sqrt(k): a lively but stable recurrent net.
+        return quantize(rng.uniform(-1.5, 1.5, (k, n)) / np.sqrt(k), shift)
+
+    weights = [kernel(h if i == 0 else 2 * h, 4 * h, ws[i]) for i in range(layers)]
+    biases = [np.round(rng.uniform(-0.5, 0.5, 4 * h) * (1 << (s + 7))).astype(np.int32) for s in ws]
+    in_table = np.round(rng.normal(0, 1.0, (256, 4 * h)) * (1 << (ws[0] + 7))).astype(np.int32)
+    w_out = kernel(h, 256, 5)
+    b_out = np.round(rng.normal(0, 1.0, 256) * (1 << 12)).astype(np.int32)
+    cfg = ModelConfig(name=name, embed=16, layers=layers, hidden=h, weight_shifts=ws, out_shift=5,
+                      gate_bits=gate_bits, logit_bits=logit_bits, meta={"seed": seed, "trained": False})
+    m = Model(cfg, in_table, weights, biases, w_out, b_out, gate_table(gate_bits), exp_table(logit_bits))
+    m.validate()
+    data = m.to_bytes()
+    m.sha256 = hashlib.sha256(data).hexdigest()
+    return m

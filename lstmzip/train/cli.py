@@ -1,0 +1,131 @@
+"""`lstmzip train`: float training, quantization-aware fine-tuning and export, in one command.
+
+Module-level imports are argparse and stdlib only: the main CLI imports `register` at startup, and
+compress/decompress must never import TensorFlow.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+from .config import PRESETS, TrainConfig, preset
+
+EPILOG = """\
+examples:
+  lstmzip train notes.txt books/ 'src/**/*.c' -o models/mine --preset small --minutes 30
+  lstmzip train --resume --run-dir runs/mine -o models/mine        continue an interrupted run
+  lstmzip train --export-only runs/mine/qat-best.npz -o models/mine
+sources are PATH[@LIMIT]: a file, folder or glob (.gz .dz .bz2 .xz read transparently);
+@3M keeps the first 3 MB of that source.
+"""
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a model (TensorFlow), fine-tune it for the integer engine, export it",
+                              description=__doc__.splitlines()[0], epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("corpus", nargs="*", metavar="CORPUS", help="training sources: PATH[@LIMIT] (file, folder, glob)")
+    p.add_argument("-o", "--output", metavar="models/NAME", help="model file to write (.npz added); card beside it (.md)")
+    p.add_argument("--preset", default="default", choices=list(PRESETS), help="configuration preset [Default: default]")
+    p.add_argument("--run-dir", metavar="DIR", help="checkpoints, frozen corpus, logs [Default: runs/NAME]")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    p.add_argument("--stop-after", choices=["float", "qat"], help="stop after this phase (no export)")
+    p.add_argument("--export-only", metavar="CHECKPOINT", help="only export this checkpoint (qat-*.npz or float-*.npz)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    g = p.add_argument_group("configuration (TrainConfig fields; defaults from --preset)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.type in (bool, "bool"):
+            g.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+            g.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, metavar=f.name.upper(),
+                           help=f"[Default: {f.default}]")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args) -> TrainConfig:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if getattr(args, f.name, None) is not None}
+    return preset(args.preset, **overrides)
+
+
+def run(args) -> int:
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"lstmzip train: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    name = os.path.splitext(os.path.basename(args.output))[0] if args.output else None
+    run_dir = args.run_dir or (os.path.join("runs", name) if name else None)
+    if args.export_only:
+        if not args.output:
+            raise ValueError("--export-only needs -o models/NAME")
+        return _export(args.export_only, args.output, run_dir)
+    if not run_dir:
+        raise ValueError("give -o models/NAME or --run-dir DIR")
+
+    import tensorflow as tf  # only here: see module docstring
+
+    from . import loop
+
+    if args.resume:
+        cfg = loop.load_config(run_dir)
+        changed = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                   if getattr(args, f.name, None) is not None}
+        cfg = dataclasses.replace(cfg, **changed)  # e.g. a longer --minutes
+        loop.save_config(run_dir, cfg)
+    else:
+        if not args.corpus:
+            raise ValueError("no training sources given (or use --resume)")
+        cfg = config_from_args(args)
+    _setup_tf(tf, cfg)
+    if not args.resume:
+        corpus = loop.prepare_run(run_dir, cfg, args.corpus, tuple(args.exclude))
+        loop.log(f"corpus: {len(corpus.train)} train + {len(corpus.val)} val bytes from {len(corpus.sources)} sources")
+        for s in corpus.sources:
+            loop.log(f"  {s['name']}: {s['bytes']} bytes, {s['files']} files, sha256 {s['sha256']}")
+    loop.log(f"config: {json.dumps(dataclasses.asdict(cfg))}")
+    progress = not args.no_progress
+    qat_last = os.path.join(run_dir, "qat-last.npz")
+    if not (args.resume and os.path.exists(qat_last)):
+        loop.train_phase(run_dir, cfg, "float", resume=args.resume, progress=progress)
+    if args.stop_after == "float":
+        return 0
+    ckpt = os.path.join(run_dir, "float-best.npz")
+    if cfg.qat_minutes > 0:
+        loop.train_phase(run_dir, cfg, "qat", resume=args.resume, progress=progress)
+        ckpt = os.path.join(run_dir, "qat-best.npz")
+    if args.stop_after == "qat" or not args.output:
+        return 0
+    return _export(ckpt, args.output, run_dir)
+
+
+def _setup_tf(tf, cfg: TrainConfig) -> None:
+    tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    gpus = tf.config.list_physical_devices("GPU")
+    if cfg.device == "cpu" and gpus:
+        tf.config.set_visible_devices([], "GPU")
+    elif cfg.device == "gpu" and not gpus:
+        raise ValueError("--device gpu: TensorFlow sees no GPU")
+
+
+def _export(ckpt: str, output: str, run_dir: str | None) -> int:
+    import tensorflow as tf  # noqa: F401
+
+    from . import export
+
+    result = export.export_checkpoint(ckpt, output, run_dir=run_dir)
+    print(json.dumps(result, indent=1))
+    return 0
