@@ -35,6 +35,7 @@ DEFAULT_BLOCK_SIZE = 1 << 20      # bytes per block: bounds memory, lets large i
 MIN_STREAM_LEN = 4096             # auto stream count: at least this many bytes per stream...
 AUTO_MAX_STREAMS = 256            # ...and at most this many streams per block
 ZSTD_LEVEL = 19
+METHODS = ("lstm", "zstd", "stored")     # block methods a Compressor may choose from
 
 Progress = Optional[Callable[[int], None]]   # called with the number of input bytes just done
 
@@ -102,7 +103,8 @@ class Compressor:
     """
 
     def __init__(self, model=None, streams: int = 0, backend: str = "numpy", device: str = "auto",
-                 block_size: int = DEFAULT_BLOCK_SIZE, zstd_level: int = ZSTD_LEVEL):
+                 block_size: int = DEFAULT_BLOCK_SIZE, zstd_level: int = ZSTD_LEVEL,
+                 methods=("lstm", "zstd", "stored")):
         if not 1 <= block_size <= fmt.MAX_BLOCK_SIZE:
             raise ValueError(f"block_size must be in 1..{fmt.MAX_BLOCK_SIZE}")
         if not 0 <= streams <= fmt.MAX_STREAMS:
@@ -111,6 +113,10 @@ class Compressor:
         self.engine = make_engine(self.model, backend, device)
         self.streams = streams
         self.block_size = block_size
+        unknown = set(methods) - set(METHODS)
+        if unknown or not methods:
+            raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}")
+        self.methods = tuple(methods)
         self._zstd = zstandard.ZstdCompressor(level=zstd_level)
 
     def header(self, size: Optional[int]) -> fmt.Header:
@@ -119,12 +125,21 @@ class Compressor:
 
     def compress_block(self, data: bytes, progress: Progress = None) -> bytes:
         """One block: the smallest of lstm, zstd and stored, with its header."""
-        s = choose_streams(len(data), self.streams)
-        candidates = [(fmt.STORED, data, 0)]
-        z = self._zstd.compress(data)
-        candidates.append((fmt.ZSTD, z, 0))
-        candidates.append((fmt.LSTM, lstm_encode(self.engine, data, s, progress), s))
-        method, payload, streams = min(candidates, key=lambda c: len(c[1]))  # ties: the simpler method
+        candidates = []
+        if "stored" in self.methods:
+            candidates.append((fmt.STORED, data, 0))
+        if "zstd" in self.methods:
+            candidates.append((fmt.ZSTD, self._zstd.compress(data), 0))
+        if "lstm" in self.methods:
+            s = choose_streams(len(data), self.streams)
+            candidates.append((fmt.LSTM, lstm_encode(self.engine, data, s, progress), s))
+        elif progress:
+            progress(len(data))
+        # The smallest wins; on a tie the first listed (the simpler method). A method whose
+        # payload would exceed the block itself is not allowed by the format: fall back to stored.
+        candidates = [c for c in candidates if c[0] == fmt.STORED or len(c[1]) <= len(data)] \
+            or [(fmt.STORED, data, 0)]
+        method, payload, streams = min(candidates, key=lambda c: len(c[1]))
         head = fmt.BlockHeader(method, len(data), len(payload), streams, zlib.crc32(data))
         return head.pack() + payload
 

@@ -1,0 +1,62 @@
+"""Regenerate the golden files (run once per format version; never overwrite existing ones).
+
+    python tests/data/make_golden.py
+
+The golden files pin the container format and the integer engine: every later
+version of lstmzip must decode them to the originals (tests/test_golden.py).
+The golden model is a seeded random LSTM whose output bias is set to the log
+byte frequencies of English text, so that its lstm blocks beat "stored".
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from lstmzip.codec import Compressor
+from lstmzip.model import random_model
+
+HERE = Path(__file__).resolve().parent
+PROSE = (
+    b"A compressor that cannot decode its own files on another machine is not a compressor. "
+    b"The predictor therefore runs in integer arithmetic: every product of the network is an "
+    b"exact integer, every nonlinearity is a table, and the coder sees the same frequencies "
+    b"on every processor, every library and every number of threads. The rest is bookkeeping: "
+    b"a header that names the model, blocks that fall back to zstd or to plain storage when the "
+    b"model loses, and checksums that turn any damage into a clear error instead of garbage.\n"
+)
+ORIGINALS = {
+    "prose": PROSE * 6,            # several lstm blocks of 1000 bytes, 3 streams each
+    "empty": b"",
+    "one": b"x",
+    "binary": bytes(range(256)) * 2,
+}
+
+
+def golden_model():
+    m = random_model(layers=2, hidden=24, seed=2026, name="golden")
+    counts = np.bincount(np.frombuffer(PROSE, np.uint8), minlength=256) + 0.25
+    scale = 1 << (m.config.out_shift + 7)
+    m.b_out[:] = np.round(np.log(counts / counts.sum()) * scale).astype(np.int32)
+    m.w_out[:] = (m.w_out // 4).astype(np.int8)
+    return m
+
+
+def main() -> None:
+    model_path = HERE / "golden-model.npz"
+    if not model_path.exists():
+        golden_model().save(model_path)
+    (HERE / "golden").mkdir(exist_ok=True)
+    forced = Compressor(model_path, methods=("lstm", "stored"), block_size=1000, streams=3)
+    for name, data in ORIGINALS.items():
+        raw, packed = HERE / "golden" / f"{name}.bin", HERE / "golden" / f"{name}.lstmz"
+        if packed.exists():
+            continue
+        raw.write_bytes(data)
+        packed.write_bytes(forced.compress(data))
+    auto_path = HERE / "golden" / "prose-auto.lstmz"
+    if not auto_path.exists():
+        auto_path.write_bytes(Compressor(model_path, block_size=1000).compress(ORIGINALS["prose"]))
+
+
+if __name__ == "__main__":
+    main()
