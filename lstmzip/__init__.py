@@ -91,8 +91,6 @@ class LstmzipFile(io.BufferedIOBase):
         if isinstance(bh, _fmt.End):
             if bh.total_size != self._total or bh.sha256 != self._sha.digest():
                 raise LstmzipError("corrupted file (whole-file checksum mismatch)")
-            for _ in self._blocks:     # checks for trailing data
-                pass
             self._eof = True
             return False
         data = self._dec.decode_block(header, bh, payload, self._index)

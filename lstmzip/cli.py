@@ -125,7 +125,9 @@ class AtomicOutput:
 
     def abort(self) -> None:
         try:
-            self.file.close()
+            self.file.close()           # may fail again (disk full): the file goes anyway
+        except OSError:
+            pass
         finally:
             if os.path.exists(self.tmp):
                 os.unlink(self.tmp)

@@ -204,9 +204,9 @@ class Decompressor:
         while True:
             bh = fmt.read_block_header(src, header, index)
             if isinstance(bh, fmt.End):
-                yield header, bh, b""
                 if src.read(1):
                     raise LstmzipError("trailing data after the end of the file")
+                yield header, bh, b""
                 return
             payload = fmt.read_exact(src, bh.payload_len, f"block {index}")
             yield header, bh, payload

@@ -102,7 +102,11 @@ def read_header(src: BinaryIO) -> Header:
         raise LstmzipError("truncated file (ends inside the header)")
     magic, version, flags, streams, block_size, size, sha, name_len = _HEAD.unpack(first)
     if version != VERSION:
-        raise LstmzipError(f"unsupported format version {version} (this lstmzip reads version {VERSION})")
+        # A newer file announces its version; a damaged version byte also fails our CRC.
+        name = src.read(min(name_len, MAX_NAME))
+        intact = zlib.crc32(first + name) == _CRC.unpack(src.read(4).rjust(4, b"\0"))[0]
+        raise LstmzipError(f"unsupported format version {version} (this lstmzip reads version {VERSION})"
+                           + ("" if intact else ", or a corrupted header"))
     if name_len > MAX_NAME:
         raise LstmzipError("corrupted header (model name too long)")
     name = read_exact(src, name_len, "the header")

@@ -114,8 +114,8 @@ class Settings:
 
 def settings_for(scale: float, quick: bool) -> Settings:
     if quick:
-        return Settings(scale=scale, hidden=16, streams=16, window=40, chunk=8, updates=150,
-                        reservoir=200, esn_train=8000, test_length=8000)
+        return Settings(scale=scale, hidden=16, streams=16, window=40, chunk=8, updates=400,
+                        reservoir=200, esn_train=8000, ridge=1e-5, test_length=20_000)
     return Settings(scale=scale)
 
 
@@ -204,15 +204,17 @@ def predict_recurrent(tf, kind: str, layer, readout, u: np.ndarray, hidden: int)
 
 # ---- echo state network ----------------------------------------------------------------
 
-def reservoir(rng: np.random.Generator, n: int, scale: float, radius: float = 0.95):
+def reservoir(rng: np.random.Generator, n: int, scale: float, radius: float = 0.95,
+              spike_gain: float = 5.0):
     """A fixed random reservoir: weights W (n, n), input weights (n, 3), leak rates (n,).
 
-    Leak rates are log-spaced from 1 to 1/(1000 scale), so the units' time constants
-    cover everything from one step to the longest timer.
+    Leak rates are log-uniform from 1 down to 1/(1000 scale), so the units' time
+    constants cover everything from one step to the longest timer. A one-step
+    spike barely moves a slow unit, so u1's input weights are `spike_gain` x larger.
     """
     w = rng.normal(size=(n, n)) * (rng.random((n, n)) < 10 / n)       # sparse, ~10 inputs per unit
     w *= radius / spectral_radius(w)
-    w_in = rng.uniform(-1, 1, (n, 3))                                   # for (u1, u2, bias)
+    w_in = rng.uniform(-1, 1, (n, 3)) * [spike_gain, 1, 1]              # for (u1, u2, bias)
     leak = np.exp(rng.uniform(np.log(1 / (1000 * scale)), 0, n))
     return w, w_in, leak
 
@@ -252,24 +254,28 @@ def run(out_dir: Path, seed: int = 0, quick: bool = False, scale: float = None, 
     tf = _common.tensorflow(seed)
     rng = np.random.default_rng(seed)
 
+    # Every model starts the test sequence from a zero state; the first `warm` steps (one
+    # longest timer) let the states settle and are not scored or plotted.
+    task = TimerTask(rng, scale)
+    warm = task.duration(1.0)
     test_u, test_y = TimerTask(np.random.default_rng([seed, 1]), scale).generate(
-        1, max(int(cfg.test_length * scale), 200))
-    target = test_y[0, :, 0]
+        1, warm + max(int(cfg.test_length * scale), 200))
+    target = test_y[0, warm:, 0]
     outputs, results = {}, {"scale": scale, "seed": seed, "quick": quick,
                             "settings": dataclasses.asdict(cfg)}
 
     for kind in ("rnn", "lstm"):
         t0 = time.perf_counter()
-        layer, readout, losses = train_recurrent(tf, kind, TimerTask(rng, scale), cfg)
-        outputs[kind] = predict_recurrent(tf, kind, layer, readout, test_u, cfg.hidden)
+        layer, readout, losses = train_recurrent(tf, kind, task, cfg)
+        outputs[kind] = predict_recurrent(tf, kind, layer, readout, test_u, cfg.hidden)[warm:]
         results[kind] = {"train_seconds": time.perf_counter() - t0,
                          "final_train_mse": float(losses[-50:].mean())}
 
     t0 = time.perf_counter()
     res = reservoir(rng, cfg.reservoir, scale)
-    train_u, train_y = TimerTask(rng, scale).generate(1, cfg.esn_train)
-    w_out = ridge_readout(reservoir_states(res, train_u[0]), train_y[0, :, 0], cfg.ridge)
-    outputs["esn"] = reservoir_states(res, test_u[0]) @ w_out
+    train_u, train_y = task.generate(1, warm + cfg.esn_train)
+    w_out = ridge_readout(reservoir_states(res, train_u[0])[warm:], train_y[0, warm:, 0], cfg.ridge)
+    outputs["esn"] = (reservoir_states(res, test_u[0]) @ w_out)[warm:]
     results["esn"] = {"train_seconds": time.perf_counter() - t0}
 
     for kind, out in outputs.items():
@@ -277,7 +283,7 @@ def run(out_dir: Path, seed: int = 0, quick: bool = False, scale: float = None, 
                              test_on_off_accuracy=on_off_accuracy(out, target))
     results["lstm_beats_rnn"] = results["lstm"]["test_nmse"] < results["rnn"]["test_nmse"]
 
-    _common.save_figure(plot(plt, test_u[0], target, outputs, results), out_dir, NAME)
+    _common.save_figure(plot(plt, test_u[0, warm:], target, outputs, results), out_dir, NAME)
     _common.save_json(out_dir, NAME, results)
     return results
 
