@@ -180,8 +180,12 @@ def _process(args, src: str, coder) -> None:
     raw, packed = (n_in, n_out) if args.mode == "compress" else (n_out, n_in)
     bpb = 8 * packed / raw if raw else 0.0
     label = "OK" if args.mode == "test" else f"-> {dst if dst != '-' else 'stdout'}"
+    extra = ""
+    if args.mode == "compress" and args.verbosity >= 2:
+        methods = ", ".join(f"{k} {v}" for k, v in coder.stats["input_by_method"].items())
+        extra = f" [zstd -19 alone: {coder.stats['zstd_size']} bytes; input bytes by method: {methods}]"
     _say(args, f"{src}: {n_in} -> {n_out} bytes ({bpb:.3f} bits/byte), {seconds:.2f} s, "
-               f"{raw / 1024 / max(seconds, 1e-9):.1f} KB/s {label}",
+               f"{raw / 1024 / max(seconds, 1e-9):.1f} KB/s {label}{extra}",
          level=1 if (dst != "-" or args.mode == "test") else 2)
     if args.rm and args.mode != "test" and src != "-" and dst != "-":
         os.unlink(src)

@@ -117,6 +117,7 @@ class Compressor:
         if unknown or not methods:
             raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}")
         self.methods = tuple(methods)
+        self.stats = {}                 # of the last compress_stream: see compress_stream
         self._zstd = zstandard.ZstdCompressor(level=zstd_level)
 
     def header(self, size: Optional[int]) -> fmt.Header:
@@ -125,11 +126,14 @@ class Compressor:
 
     def compress_block(self, data: bytes, progress: Progress = None) -> bytes:
         """One block: the smallest of lstm, zstd and stored, with its header."""
+        self.stats.setdefault("zstd_size", 0)
+        self.stats.setdefault("input_by_method", {})
         candidates = []
         if "stored" in self.methods:
             candidates.append((fmt.STORED, data, 0))
         if "zstd" in self.methods:
             candidates.append((fmt.ZSTD, self._zstd.compress(data), 0))
+            self.stats["zstd_size"] += len(candidates[-1][1])
         if "lstm" in self.methods:
             s = choose_streams(len(data), self.streams)
             candidates.append((fmt.LSTM, lstm_encode(self.engine, data, s, progress), s))
@@ -140,12 +144,16 @@ class Compressor:
         candidates = [c for c in candidates if c[0] == fmt.STORED or len(c[1]) <= len(data)] \
             or [(fmt.STORED, data, 0)]
         method, payload, streams = min(candidates, key=lambda c: len(c[1]))
+        by_method = self.stats["input_by_method"]
+        by_method[fmt.METHOD_NAMES[method]] = by_method.get(fmt.METHOD_NAMES[method], 0) + len(data)
         head = fmt.BlockHeader(method, len(data), len(payload), streams, zlib.crc32(data))
         return head.pack() + payload
 
     def compress_stream(self, src: BinaryIO, dst: BinaryIO, size: Optional[int] = None,
                         progress: Progress = None) -> int:
         """Compress src to dst block by block; returns the number of input bytes."""
+        # zstd_size: what zstd -19 alone would have taken; input_by_method: bytes coded by each method
+        self.stats = {"zstd_size": 0, "input_by_method": {}}
         dst.write(self.header(size).pack())
         total, sha = 0, hashlib.sha256()
         while True:

@@ -53,7 +53,9 @@ FORMAT_NAME = "lstmzip-model"
 FORMAT_VERSION = 1
 EXACT_LIMIT = 1 << 24          # float32 integers are exact below this
 ACT_MAX = 128                  # |h_int| <= 128
-MODELS_DIR = Path(__file__).resolve().parent / "models"
+_PACKAGE = Path(__file__).resolve().parent
+# Installed: lstmzip/models (see pyproject.toml); in a source checkout: the repo's models/.
+MODELS_DIR = _PACKAGE / "models" if (_PACKAGE / "models").is_dir() else _PACKAGE.parent / "models"
 DEFAULT_MODEL = "default"
 MAX_MODEL_BYTES = 256 << 20    # refuse absurd files before reading them
 

@@ -203,12 +203,13 @@ def choose_quant(model: CharLSTM, cfg: TrainConfig) -> QuantSpec:
 # -------------------------------------------------------------------------------------- training
 
 def train_phase(run_dir: str, cfg: TrainConfig, phase: str, resume: bool = True,
-                init_from: str | None = None, progress: bool = True) -> dict:
+                init_from: str | None = None, progress: bool = True, interrupt_after: int = 0) -> dict:
     """Run (or continue) one phase, "float" or "qat"; returns the final metrics.
 
     float: starts from fresh weights, or from `run_dir/float-last.npz` when resuming.
     qat:   starts from `init_from` (default: float-best.npz) with shifts chosen from its weights,
            or continues `run_dir/qat-last.npz`.
+    `interrupt_after` (tests): save a checkpoint and stop after that many steps of this call, as if killed.
     """
     assert phase in ("float", "qat")
     corpus = load_run_corpus(run_dir)
@@ -238,6 +239,11 @@ def train_phase(run_dir: str, cfg: TrainConfig, phase: str, resume: bool = True,
             q = QuantSpec(meta["shifts"], meta["out_shift"], cfg.gate_bits, cfg.logit_bits)
         log(f"[{phase}] resumed {last}: step {st['step']}, epoch {st['epoch']}, window {st['window']}, "
             f"{st['elapsed'] / 60:.1f} min trained")
+        if st["elapsed"] >= budget_s or (max_steps and st["step"] >= max_steps):
+            log(f"[{phase}] already finished (raise --{'minutes' if phase == 'float' else 'qat-minutes'} to train on)")
+            return dict(phase=phase, steps=st["step"], minutes=st["elapsed"] / 60, best_val=st["best_val"],
+                        final_val=st["val_history"][-1]["val_bpb"] if st["val_history"] else None,
+                        float_val=st.get("float_val"))
     else:
         st = dict(step=0, epoch=0, window=0, offset=0, elapsed=0.0, best_val=None,
                   rng=np.random.default_rng(cfg.seed).bit_generator.state, val_history=[])
@@ -303,7 +309,12 @@ def train_phase(run_dir: str, cfg: TrainConfig, phase: str, resume: bool = True,
         return val
 
     lr = peak
+    first_step = st["step"]
     while True:
+        if interrupt_after and st["step"] - first_step >= interrupt_after:
+            save_checkpoint(last, model, opt, h, c, meta_now())
+            bar.close()
+            return dict(phase=phase, steps=st["step"], interrupted=True)
         st["elapsed"] = time.time() - t_phase
         if st["elapsed"] >= budget_s or (max_steps and st["step"] >= max_steps):
             break
