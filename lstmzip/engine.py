@@ -87,7 +87,7 @@ class NumpyEngine:
         self.biases = model.biases
         self.b_out = model.b_out
         self.gate_table = model.gate_table
-        self.exp_table = model.exp_table
+        self.exp_table64 = model.exp_table.astype(np.int64)
         self.d_max = model.config.exp_size - 1
 
     def initial_state(self, streams: int) -> EngineState:
@@ -107,11 +107,11 @@ class NumpyEngine:
         for l, w in enumerate(self.kernels):
             x = state.xs[l][:n]
             acc = (x @ w).astype(np.int32)                                  # exact integers
-            acc += self.in_table[prev] if l == 0 else self.biases[l]
+            acc += np.take(self.in_table, prev, axis=0) if l == 0 else self.biases[l]
             np.right_shift(acc, self.gate_shifts[l], out=acc)               # floor to 2**-P
             np.clip(acc, -self.r, self.r, out=acc)
             acc += self.offset
-            gates = self.gate_table[acc]                                    # (n, 4H)
+            gates = np.take(self.gate_table, acc)                           # (n, 4H)
             i, f, g, o = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:3 * h], gates[:, 3 * h:]
             c = state.cs[l][:n]
             new_c = f * c
@@ -121,7 +121,7 @@ class NumpyEngine:
             t = np.right_shift(c, 8 - self.p)
             np.clip(t, -self.r, self.r, out=t)
             t += self.tanh0 + self.r
-            hv = o * self.gate_table[t]
+            hv = o * np.take(self.gate_table, t)
             np.right_shift(hv, 9, out=hv)                                   # [-128, 127]
             x[:, -h:] = hv                                                  # own recurrent input
             if l < top:
@@ -138,7 +138,7 @@ class NumpyEngine:
         d = z[rows, top][:, None] - z
         np.right_shift(d, self.out_shift, out=d)
         np.minimum(d, self.d_max, out=d)
-        e = self.exp_table[d].astype(np.int64)
+        e = np.take(self.exp_table64, d)
         total = e.sum(axis=1, keepdims=True)
         e *= PROB_TOTAL - 256
         e //= total
