@@ -160,7 +160,7 @@ def plot(plt, ws, bs, surface, runs):
     ax.plot(*START, "*", color="red", ms=14, mec="k", label="start")
     ax.set(xlabel="w (self-connection)", ylabel="b (bias)", xlim=(ws[0], ws[-1]), ylim=(bs[0], bs[-1]),
            title="Error surface of a 50-step one-unit RNN")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="lower left", fontsize=8)
     for label, r in runs.items():
         color = "red" if label == "unclipped" else "k"
         axes[1].semilogy(r["norms"], color=color, lw=1, label=label)
