@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 
 from .config import PRESETS, TrainConfig, preset
@@ -18,6 +19,7 @@ examples:
   lstmzip train notes.txt books/ 'src/**/*.c' -o models/mine --preset small --minutes 30
   lstmzip train --resume --run-dir runs/mine -o models/mine        continue an interrupted run
   lstmzip train --export-only runs/mine/qat-best.npz -o models/mine
+  lstmzip train --card models/mine.npz --bench corpora/canterbury --bench corpora/calgary
 sources are PATH[@LIMIT]: a file, folder or glob (.gz .dz .bz2 .xz read transparently);
 @3M keeps the first 3 MB of that source.
 """
@@ -25,6 +27,20 @@ sources are PATH[@LIMIT]: a file, folder or glob (.gz .dz .bz2 .xz read transpar
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def _field_help() -> dict:
+    """{field: its comment in config.py}: the comments are the documentation of each flag."""
+    helps = {}
+    try:
+        with open(os.path.join(os.path.dirname(__file__), "config.py"), encoding="utf-8") as f:
+            for line in f:
+                m = re.match(r"\s+(\w+): \w+ = .*?#\s*(.*)$", line)
+                if m:
+                    helps[m.group(1)] = m.group(2).replace("%", "%%")
+    except OSError:
+        pass
+    return helps
 
 
 def register(subparsers) -> None:
@@ -38,16 +54,22 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     p.add_argument("--stop-after", choices=["float", "qat"], help="stop after this phase (no export)")
     p.add_argument("--export-only", metavar="CHECKPOINT", help="only export this checkpoint (qat-*.npz or float-*.npz)")
+    p.add_argument("--bench", action="append", default=[], metavar="DIR",
+                   help="after export, measure every file in DIR (repeatable) and write the model card NAME.md")
+    p.add_argument("--card", metavar="MODEL", help="only write the model card of MODEL.npz (with --bench DIRs)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip files whose name matches (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     g = p.add_argument_group("configuration (TrainConfig fields; defaults from --preset)")
+    helps = _field_help()
     for f in dataclasses.fields(TrainConfig):
         if f.type in (bool, "bool"):
-            g.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            g.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                           help=f"{helps.get(f.name, '')} [Default: {f.default}]")
         else:
             kind = {"int": int, "float": float, "str": str}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+            choices = ("auto", "cpu", "gpu") if f.name == "device" else None
             g.add_argument(_flag(f.name), dest=f.name, type=kind, default=None, metavar=f.name.upper(),
-                           help=f"[Default: {f.default}]")
+                           choices=choices, help=f"{helps.get(f.name, '')} [Default: {f.default}]")
     p.set_defaults(func=run)
 
 
@@ -68,10 +90,12 @@ def run(args) -> int:
 def _run(args) -> int:
     name = os.path.splitext(os.path.basename(args.output))[0] if args.output else None
     run_dir = args.run_dir or (os.path.join("runs", name) if name else None)
+    if args.card:
+        return _card(args.card, args.bench)
     if args.export_only:
         if not args.output:
             raise ValueError("--export-only needs -o models/NAME")
-        return _export(args.export_only, args.output, run_dir)
+        return _export(args.export_only, args.output, run_dir, args.bench)
     if not run_dir:
         raise ValueError("give -o models/NAME or --run-dir DIR")
 
@@ -108,7 +132,7 @@ def _run(args) -> int:
         ckpt = os.path.join(run_dir, "qat-best.npz")
     if args.stop_after == "qat" or not args.output:
         return 0
-    return _export(ckpt, args.output, run_dir)
+    return _export(ckpt, args.output, run_dir, args.bench)
 
 
 def _setup_tf(tf, cfg: TrainConfig) -> None:
@@ -121,11 +145,29 @@ def _setup_tf(tf, cfg: TrainConfig) -> None:
         raise ValueError("--device gpu: TensorFlow sees no GPU")
 
 
-def _export(ckpt: str, output: str, run_dir: str | None) -> int:
+def _export(ckpt: str, output: str, run_dir: str | None, bench: list[str]) -> int:
     import tensorflow as tf  # noqa: F401
 
     from . import export
 
     result = export.export_checkpoint(ckpt, output, run_dir=run_dir)
-    print(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1), flush=True)
+    return _card(result["output"], bench)
+
+
+def _hardware() -> str:
+    name = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return f"{name or 'CPU'}, {os.cpu_count()} cores, TensorFlow CPU"
+
+
+def _card(model_path: str, bench: list[str]) -> int:
+    from . import card
+
+    path = card.write_card(model_path, bench, hardware=_hardware())
+    print(f"model card: {path}")
     return 0

@@ -118,8 +118,9 @@ def export_checkpoint(ckpt: str, output: str, run_dir: str | None = None, name: 
         float_bpb = loop.evaluate(tf_model, corpus.val, cfg, None, {})
         float_ckpt = os.path.join(run_dir, "float-best.npz")
         if meta["phase"] == "qat" and os.path.exists(float_ckpt):
-            fmodel, _, _ = loop.model_from_checkpoint(float_ckpt)
+            fmodel, _, fmeta = loop.model_from_checkpoint(float_ckpt)
             float_bpb = loop.evaluate(fmodel, corpus.val, cfg, None, {})
+            info.update(float_steps=fmeta["state"]["step"], float_minutes=round(fmeta["state"]["elapsed"] / 60, 1))
         result.update(val_bytes=int(streams.size), float_bpb=float_bpb, qat_sim_bpb=qat_bpb, int_bpb=int_bpb,
                       int_vs_float=int_bpb / float_bpb - 1.0, engine_bytes_per_s=streams.size / secs)
         info["validation"] = {k: result[k] for k in ("val_bytes", "float_bpb", "qat_sim_bpb", "int_bpb")}

@@ -346,7 +346,8 @@ def train_phase(run_dir: str, cfg: TrainConfig, phase: str, resume: bool = True,
             h, c = model.zero_state(B)
         now = time.time()
         if now - t_rate > 5:
-            bar.set_postfix(bpb=f"{bits:.3f}", lr=f"{lr:.1e}", Bps=f"{steps_rate * bytes_window / (now - t_rate):.0f}")
+            bar.set_postfix(bpb=f"{bits:.3f}", lr=f"{lr:.1e}", Bps=f"{steps_rate * bytes_window / (now - t_rate):.0f}",
+                            refresh=False)
             t_rate, steps_rate = now, 0
         bar.update(1)
         if now - t_eval >= 60 * cfg.eval_every_min:
