@@ -108,7 +108,7 @@ def exp_table(logit_bits: int) -> np.ndarray:
 
 def quantize(w: np.ndarray, shift: int) -> np.ndarray:
     """Float weights -> int8 at scale 2**-shift (round to nearest, clip to +-127)."""
-    return np.clip(np.round(np.asarray(w, np.float64) * (1 << shift)), -127, 127).astype(np.int8)
+    return np.clip(np.round(np.asarray(w, np.float64) * 2.0 ** shift), -127, 127).astype(np.int8)
 
 
 def exactness_margin(w: np.ndarray) -> int:

@@ -17,33 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-EXACT_LIMIT = 1 << 24
+from ..model import EXACT_LIMIT, exactness_margin, exp_table, gate_table, quantize  # noqa: F401
+
 W_MAX = 127
 
 
 def gate_range(gate_bits: int) -> int:
     """R: gate indices run over [-R, R], i.e. pre-activations in [-8, 8]."""
     return 8 << gate_bits
-
-
-def gate_table(gate_bits: int) -> np.ndarray:
-    """int32 [2(2R+1)]: sigmoid at k - R (values 0..256), then tanh (values -255..255)."""
-    r = gate_range(gate_bits)
-    x = (np.arange(2 * r + 1, dtype=np.float64) - r) / (1 << gate_bits)
-    sig = np.round(256.0 / (1.0 + np.exp(-x)))
-    tanh = np.clip(np.round(256.0 * np.tanh(x)), -255, 255)
-    return np.concatenate([sig, tanh]).astype(np.int32)
-
-
-def exp_table(logit_bits: int) -> np.ndarray:
-    """int32 [D]: round(65536 * exp(-k / 2^Q)), D = 24 * 2^Q."""
-    d = 24 << logit_bits
-    return np.round(65536.0 * np.exp(-np.arange(d, dtype=np.float64) / (1 << logit_bits))).astype(np.int32)
-
-
-def quantize(w: np.ndarray, ws: int) -> np.ndarray:
-    """Real weights -> int8 at scale 2^ws (clipped to +-127)."""
-    return np.clip(np.round(np.asarray(w, np.float64) * 2.0**ws), -W_MAX, W_MAX).astype(np.int8)
 
 
 def choose_shift(w: np.ndarray, min_shift: int) -> int:
@@ -65,13 +46,8 @@ def choose_shift(w: np.ndarray, min_shift: int) -> int:
     return best if best is not None else min_shift
 
 
-def column_bound(w_int: np.ndarray) -> int:
-    """max_j 128 * sum_k |W[k, j]|: must stay below 2^24."""
-    return int(128 * np.max(np.sum(np.abs(w_int.astype(np.int64)), axis=0)))
-
-
 def check_exact(name: str, w_int: np.ndarray) -> None:
-    bound = column_bound(w_int)
+    bound = exactness_margin(w_int)
     if bound >= EXACT_LIMIT:
         raise ValueError(f"{name}: 128 * max column |sum| = {bound} >= 2^24; partial sums could be inexact "
                          f"in float32, refusing to export (fewer units or a larger shift needed)")
