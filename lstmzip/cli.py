@@ -225,9 +225,9 @@ def cmd_codec(args) -> int:
     try:
         if args.mode == "compress":
             coder = Compressor(args.model, streams=args.streams, backend=args.backend, device=args.device,
-                               block_size=args.block_size)
+                               block_size=args.block_size, threads=args.threads)
         else:
-            coder = Decompressor(args.model, backend=args.backend, device=args.device)
+            coder = Decompressor(args.model, backend=args.backend, device=args.device, threads=args.threads)
     except (LstmzipError, ValueError, ImportError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
@@ -299,6 +299,8 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
                        help="parallel streams per block [Default: from the block size]")
         p.add_argument("--block-size", type=_size, default=None, metavar="BYTES",
                        help="bytes per block, e.g. 1M [Default: 1M]")
+    p.add_argument("-T", "--threads", type=int, default=0, metavar="N",
+                   help="threads for the numpy engine; 0 = all cores [Default: 0]")
     p.add_argument("--backend", choices=("numpy", "tf"), default="numpy", help="engine backend [Default: numpy]")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="device for --backend tf [Default: auto]")

@@ -64,14 +64,15 @@ def lstm_encode(engine, data: bytes, s: int, progress: Progress = None) -> bytes
     state = engine.initial_state(s)
     prev = np.full(s, START_BYTE, np.int64)
     enc = Encoder(s)
-    for t in range(steps):
-        lanes = s if t < steps - 1 else last
-        freq = engine.step(prev[:lanes], state)
-        sym = buf[starts[:lanes] + t].astype(np.int64)
-        enc.put(sym, freq)
-        prev = sym
-        if progress and (t % 64 == 63 or t == steps - 1):
-            progress(lanes * (t % 64 + 1))
+    with engine.parallel():
+        for t in range(steps):
+            lanes = s if t < steps - 1 else last
+            freq = engine.step(prev[:lanes], state)
+            sym = buf[starts[:lanes] + t].astype(np.int64)
+            enc.put(sym, freq)
+            prev = sym
+            if progress and (t % 64 == 63 or t == steps - 1):
+                progress(lanes * (t % 64 + 1))
     return enc.finish()
 
 
@@ -81,14 +82,15 @@ def lstm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = Non
     state = engine.initial_state(s)
     prev = np.full(s, START_BYTE, np.int64)
     dec = Decoder(payload, s)
-    for t in range(steps):
-        lanes = s if t < steps - 1 else last
-        freq = engine.step(prev[:lanes], state)
-        sym = dec.get(freq)
-        out[starts[:lanes] + t] = sym
-        prev = sym
-        if progress and (t % 64 == 63 or t == steps - 1):
-            progress(lanes * (t % 64 + 1))
+    with engine.parallel():
+        for t in range(steps):
+            lanes = s if t < steps - 1 else last
+            freq = engine.step(prev[:lanes], state)
+            sym = dec.get(freq)
+            out[starts[:lanes] + t] = sym
+            prev = sym
+            if progress and (t % 64 == 63 or t == steps - 1):
+                progress(lanes * (t % 64 + 1))
     dec.finish()
     return out.tobytes()
 
@@ -104,13 +106,13 @@ class Compressor:
 
     def __init__(self, model=None, streams: int = 0, backend: str = "numpy", device: str = "auto",
                  block_size: int = DEFAULT_BLOCK_SIZE, zstd_level: int = ZSTD_LEVEL,
-                 methods=("lstm", "zstd", "stored")):
+                 methods=("lstm", "zstd", "stored"), threads: int = 0):
         if not 1 <= block_size <= fmt.MAX_BLOCK_SIZE:
             raise ValueError(f"block_size must be in 1..{fmt.MAX_BLOCK_SIZE}")
         if not 0 <= streams <= fmt.MAX_STREAMS:
             raise ValueError(f"streams must be in 0..{fmt.MAX_STREAMS}")
         self.model: Model = resolve(model)
-        self.engine = make_engine(self.model, backend, device)
+        self.engine = make_engine(self.model, backend, device, threads)
         self.streams = streams
         self.block_size = block_size
         unknown = set(methods) - set(METHODS)
@@ -179,16 +181,16 @@ class Decompressor:
     """Mirror of Compressor. The model comes from the file's header (a shipped model with that
     identity) unless one is given; it is needed only if the file has lstm blocks."""
 
-    def __init__(self, model=None, backend: str = "numpy", device: str = "auto"):
+    def __init__(self, model=None, backend: str = "numpy", device: str = "auto", threads: int = 0):
         self._model_arg = model
-        self.backend, self.device = backend, device
+        self.backend, self.device, self.threads = backend, device, threads
         self._engines = {}
 
     def _engine_for(self, header: fmt.Header):
         sha = header.model_sha256.hex()
         if sha not in self._engines:
             model = self._find_model(header)
-            self._engines[sha] = make_engine(model, self.backend, self.device)
+            self._engines[sha] = make_engine(model, self.backend, self.device, self.threads)
         return self._engines[sha]
 
     def _find_model(self, header: fmt.Header) -> Model:

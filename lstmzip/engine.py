@@ -34,7 +34,10 @@ backward pass needs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import List
 
 import numpy as np
@@ -60,6 +63,15 @@ class EngineState:
     cs: List[np.ndarray]   # (S, H) int32
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (at most 8: more threads stop paying off)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
 def _fixed_point(model: Model):
     """Shifts, ranges and column offsets shared by both backends."""
     c = model.config
@@ -76,9 +88,12 @@ class NumpyEngine:
     """The reference integer engine (numpy, any BLAS, any thread count)."""
 
     backend = "numpy"
+    MIN_ROWS_PER_THREAD = 32        # below this, splitting the streams costs more than it saves
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, threads: int = 0):
         self.model = model
+        self.threads = threads if threads > 0 else available_cores()
+        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         (self.hidden, self.r, self.p, self.tanh0, self.offset,
          self.gate_shifts, self.out_shift) = _fixed_point(model)
         self.kernels = [w.astype(np.float32) for w in model.weights]       # exact: |w| <= 127
@@ -96,16 +111,42 @@ class NumpyEngine:
         cs = [np.zeros((streams, h), np.int32) for _ in range(n)]
         return EngineState(xs, cs)
 
+    def parallel(self):
+        """Context for a coding loop: OpenBLAS limited to one thread while our own threads
+        split the streams. (OpenBLAS's own threads busy-wait: on a machine whose cores are
+        busy with other work they slowed coding down up to 100x; ours just sleep.)"""
+        if self.threads <= 1:
+            return contextlib.nullcontext()
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:                     # runs correctly anyway, only without the limit
+            return contextlib.nullcontext()
+        return threadpool_limits(limits=1, user_api="blas")
+
     def step(self, prev: np.ndarray, state: EngineState) -> np.ndarray:
         """Advance the first ``len(prev)`` streams by one byte; return their (n, 256) int64 tables.
 
         ``prev`` holds each stream's previous byte. Streams past ``len(prev)`` are
         left untouched (the codec only ever drops streams at a block's last step).
+        With several threads the rows are cut into contiguous chunks computed in
+        parallel; rows are independent, so the tables are the same bits.
         """
         n = len(prev)
+        chunks = min(self.threads, n // self.MIN_ROWS_PER_THREAD)
+        if chunks <= 1:
+            return self._rows(prev, [x[:n] for x in state.xs], [c[:n] for c in state.cs])
+        cuts = [n * k // chunks for k in range(chunks + 1)]
+        parts = self._pool.map(
+            lambda k: self._rows(prev[cuts[k]:cuts[k + 1]], [x[cuts[k]:cuts[k + 1]] for x in state.xs],
+                                 [c[cuts[k]:cuts[k + 1]] for c in state.cs]),
+            range(chunks))
+        return np.concatenate(list(parts))
+
+    def _rows(self, prev: np.ndarray, xs: List[np.ndarray], cs: List[np.ndarray]) -> np.ndarray:
+        """One step for the streams whose state rows are the views xs, cs (updated in place)."""
         h, top = self.hidden, len(self.kernels) - 1
         for l, w in enumerate(self.kernels):
-            x = state.xs[l][:n]
+            x = xs[l]
             acc = (x @ w).astype(np.int32)                                  # exact integers
             acc += np.take(self.in_table, prev, axis=0) if l == 0 else self.biases[l]
             np.right_shift(acc, self.gate_shifts[l], out=acc)               # floor to 2**-P
@@ -113,7 +154,7 @@ class NumpyEngine:
             acc += self.offset
             gates = np.take(self.gate_table, acc)                           # (n, 4H)
             i, f, g, o = gates[:, :h], gates[:, h:2 * h], gates[:, 2 * h:3 * h], gates[:, 3 * h:]
-            c = state.cs[l][:n]
+            c = cs[l]
             new_c = f * c
             new_c += i * g
             np.right_shift(new_c, 8, out=new_c)
@@ -125,9 +166,8 @@ class NumpyEngine:
             np.right_shift(hv, 9, out=hv)                                   # [-128, 127]
             x[:, -h:] = hv                                                  # own recurrent input
             if l < top:
-                state.xs[l + 1][:n, :h] = hv                                # input of the layer above
-        x_top = state.xs[top][:n, -h:]
-        z = (x_top @ self.w_out).astype(np.int32)
+                xs[l + 1][:, :h] = hv                                       # input of the layer above
+        z = (xs[top][:, -h:] @ self.w_out).astype(np.int32)
         z += self.b_out
         return self._frequencies(z)
 
@@ -147,10 +187,10 @@ class NumpyEngine:
         return e
 
 
-def make_engine(model: Model, backend: str = "numpy", device: str = "auto"):
-    """An engine for `model` on the given backend ("numpy" or "tf")."""
+def make_engine(model: Model, backend: str = "numpy", device: str = "auto", threads: int = 0):
+    """An engine for `model` on the given backend ("numpy" or "tf"); threads 0 = all cores."""
     if backend == "numpy":
-        return NumpyEngine(model)
+        return NumpyEngine(model, threads)
     if backend == "tf":
         from .engine_tf import TFEngine  # imports TensorFlow; only when asked for
         return TFEngine(model, device=device)

@@ -15,6 +15,8 @@ previous bytes go in and the (n, 256) frequency tables come out.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .engine import PROB_TOTAL, EngineState, _fixed_point
@@ -92,6 +94,10 @@ class TFEngine:
                      [tf.TensorSpec([None, k], tf.float32) for k in ks],
                      [tf.TensorSpec([None, h], tf.int32) for _ in ks])
         self._step = tf.function(step, input_signature=signature)
+
+    def parallel(self):
+        """TensorFlow manages its own threads."""
+        return contextlib.nullcontext()
 
     def initial_state(self, streams: int) -> EngineState:
         tf = self.tf

@@ -153,3 +153,12 @@ def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_mode
         assert _probe("decode", packed, wide_model, **env) == want, env
     pytest.importorskip("tensorflow")
     assert _probe("decode", packed, wide_model, "tf") == want
+
+
+def test_threads_split_streams_without_changing_a_bit(tiny_model):
+    data = np.random.default_rng(3).integers(0, 256, 100 * 30)
+    one = _engine_run(NumpyEngine(tiny_model, threads=1), data, 100)
+    three = NumpyEngine(tiny_model, threads=3)
+    with three.parallel():
+        many = _engine_run(three, data, 100)
+    assert all(np.array_equal(a, b) for a, b in zip(one, many))
