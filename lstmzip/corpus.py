@@ -40,7 +40,15 @@ from .errors import LstmzipError
 REPO = Path(__file__).resolve().parents[1]
 _INSTALLED = Path(__file__).resolve().parent / "corpora" / "manifest.json"   # pyproject maps corpora/ here
 MANIFEST = _INSTALLED if _INSTALLED.is_file() else REPO / "corpora" / "manifest.json"
-SHARED = REPO.parent / "shared" / "corpora"          # the team's read-only copy, next to the repo
+def _shared_folder() -> Path:
+    """The team's read-only copy: ../shared/corpora next to the checkout (or next to the
+    current directory, for an installed package), or $LSTMZIP_SHARED_CORPORA."""
+    candidates = [Path(os.environ["LSTMZIP_SHARED_CORPORA"])] if os.environ.get("LSTMZIP_SHARED_CORPORA") else []
+    candidates += [REPO.parent / "shared" / "corpora", Path.cwd().resolve().parent / "shared" / "corpora"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED = _shared_folder()
 DOWNLOAD_TIMEOUT = 60                                # seconds without data before a download fails
 DECOMPRESSORS = {"bz2": bz2.decompress}
 
