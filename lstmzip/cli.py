@@ -20,7 +20,6 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from . import __version__
 from . import format as fmt
@@ -270,8 +269,11 @@ def cmd_info(args) -> int:
                   f"{header.streams or 'auto'})")
             if args.verbosity >= 1:
                 print("\n".join(lines))
-        except (LstmzipError, Failure) as exc:
-            print(f"{PROG}: {src}: {exc}" if isinstance(exc, LstmzipError) else f"{PROG}: {exc}", file=sys.stderr)
+        except LstmzipError as exc:
+            print(f"{PROG}: {src}: {exc}", file=sys.stderr)
+            status = 1
+        except Failure as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
             status = 1
     return status
 
@@ -310,11 +312,11 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
 
 
 def _size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20}
-    t = text.strip().lower().rstrip("ib").rstrip("b") if text[-1:].lower() in "bi" else text.strip().lower()
-    mult = units.get(t[-1:], 1)
+    """'1048576', '512k', '4M' or '4MiB' -> bytes."""
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    mult = {"k": 1 << 10, "m": 1 << 20}.get(t[-1:], 1)
     try:
-        value = int(t[:-1] if t[-1:] in units else t) * mult
+        value = int(t[:-1] if mult > 1 else t) * mult
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None
     if not 1 <= value <= fmt.MAX_BLOCK_SIZE:

@@ -19,6 +19,7 @@ length and a SHA-256 of everything, all verified on decode.
 from __future__ import annotations
 
 import hashlib
+import io
 import zlib
 from typing import BinaryIO, Callable, Iterator, Optional
 
@@ -171,7 +172,6 @@ class Compressor:
         return total
 
     def compress(self, data: bytes) -> bytes:
-        import io
         out = io.BytesIO()
         self.compress_stream(io.BytesIO(data), out, size=len(data))
         return out.getvalue()
@@ -263,7 +263,6 @@ class Decompressor:
         raise AssertionError("unreachable")
 
     def decompress(self, data: bytes) -> bytes:
-        import io
         out = io.BytesIO()
         self.decompress_stream(io.BytesIO(data), out)
         return out.getvalue()

@@ -39,7 +39,6 @@ def float_inference(model_path, text_path):
     prev, digest = np.zeros(32, np.int64), hashlib.sha256()
     sig = lambda x: 1 / (1 + np.exp(-x))
     for t in range(data.shape[1]):
-        x = None
         for l, w in enumerate(kern):
             inp = hs[0] if l == 0 else np.concatenate([hs[l - 1], hs[l]], axis=1)
             a = inp @ w + (table[prev] if l == 0 else bias[l])

@@ -1,7 +1,5 @@
 """Round trips through the codec, method fallback, and the size guarantees."""
 
-import os
-
 import numpy as np
 import pytest
 import zstandard
