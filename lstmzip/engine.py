@@ -42,10 +42,8 @@ from typing import List
 
 import numpy as np
 
+from .coder import M as PROB_TOTAL   # every frequency table sums to the coder's total, 2**16
 from .model import Model
-
-PROB_BITS = 16
-PROB_TOTAL = 1 << PROB_BITS        # every frequency table sums to this
 START_BYTE = 0                     # the "previous byte" of a stream's first step
 BACKENDS = ("numpy", "tf")
 

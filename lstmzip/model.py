@@ -166,9 +166,8 @@ class Model:
         need(self.b_out.shape == (256,) and self.b_out.dtype == np.int32, "b_out shape/dtype")
         need(c.out_shift + 7 - c.logit_bits >= 0 and c.out_shift <= 24, "output shift")
         need(exactness_margin(self.w_out) < EXACT_LIMIT, "w_out breaks the 2**24 exactness bound")
-        need(np.array_equal(self.gate_table, gate_table(c.gate_bits)) or
-             (self.gate_table.shape == (2 * (2 * c.gate_range + 1),) and self.gate_table.dtype == np.int32
-              and int(self.gate_table.min()) >= -255 and int(self.gate_table.max()) <= 256),
+        need(self.gate_table.shape == (2 * (2 * c.gate_range + 1),) and self.gate_table.dtype == np.int32
+             and int(self.gate_table.min()) >= -255 and int(self.gate_table.max()) <= 256,
              "gate_table shape/range")
         need(self.exp_table.shape == (c.exp_size,) and self.exp_table.dtype == np.int32
              and int(self.exp_table.min()) >= 0 and int(self.exp_table.max()) <= 65536, "exp_table shape/range")
