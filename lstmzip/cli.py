@@ -8,18 +8,25 @@
 
 No FILE, or "-", means stdin -> stdout. Output is written to a temporary file
 and renamed only after success, so a failure never leaves a partial or
-clobbered file. Every failure is one line on stderr, exit status 1.
+clobbered file (SIGINT, SIGTERM and SIGHUP included). An input is never its own
+output, whatever the spelling or the flags. Every failure is one line on stderr,
+exit status 1; a wrong flag is argparse's usage message, exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import io
 import os
+import signal
+import stat
 import sys
 import tempfile
 import time
+import unicodedata
 
 from . import __version__
 from . import format as fmt
@@ -32,15 +39,49 @@ PLUGINS = ("lstmzip.train.cli", "lstmzip.bench.cli", "lstmzip.lab.cli", "lstmzip
 CODEC_COMMANDS = ("compress", "decompress", "test", "info")
 
 
+HOLD_BACK = 16 << 20      # with -c, output up to this size is held until the input proved good
+
+
 class Failure(Exception):
     """One file failed: the message is printed as `lstmzip: <msg>`."""
+
+
+class _Signalled(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (removing the temporary output), then die of it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def printable(text: str) -> str:
+    """`text` safe for a terminal: control characters, escapes, line breaks, bidi controls and
+    undecodable bytes of file names (surrogates) become backslash escapes."""
+    out = []
+    for ch in str(text):
+        cat = unicodedata.category(ch)
+        if cat[0] == "C" or cat in ("Zl", "Zp"):
+            code = ord(ch)
+            if 0xDC80 <= code <= 0xDCFF:         # os.fsdecode's surrogateescape of a raw byte
+                out.append(f"\\x{code - 0xDC00:02x}")
+            elif code < 0x100:
+                out.append(f"\\x{code:02x}")
+            else:
+                out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _error(msg) -> None:
+    print(f"{PROG}: {printable(msg)}", file=sys.stderr)
 
 
 # ---- helpers ------------------------------------------------------------------------------
 
 def _say(args, msg: str, level: int = 1) -> None:
     if args.verbosity >= level:
-        print(f"{PROG}: {msg}", file=sys.stderr)
+        print(f"{PROG}: {printable(msg)}", file=sys.stderr)
 
 
 def _progress(args, total, desc: str):
@@ -56,52 +97,146 @@ def _progress(args, total, desc: str):
 def _output_name(args, src: str) -> str:
     if args.stdout:
         return "-"
-    if args.output:
-        return args.output
-    if src == "-":
+    if args.output is not None:
+        name = args.output
+    elif src == "-":
         return "-"
-    if args.mode == "compress":
-        return src + fmt.SUFFIX
-    if not src.endswith(fmt.SUFFIX):
+    elif args.mode == "compress":
+        name = src + fmt.SUFFIX
+    elif not src.endswith(fmt.SUFFIX):
         raise Failure(f"{src}: unknown suffix (expected {fmt.SUFFIX}); use -o to name the output")
-    return src[: -len(fmt.SUFFIX)]
+    else:
+        name = src[: -len(fmt.SUFFIX)]
+    if not os.path.basename(name):
+        raise Failure(f"{src}: empty output name {name!r}; use -o to name the output")
+    return name
+
+
+def _regular(st) -> bool:
+    return st is not None and stat.S_ISREG(st.st_mode)
 
 
 def _open_input(src: str):
+    """(file, fstat result or None). The size is trusted only for regular files (see _known_size)."""
     if src == "-":
-        return sys.stdin.buffer, None
+        try:
+            st = os.fstat(sys.stdin.fileno())
+        except (OSError, ValueError, AttributeError):
+            st = None
+        return sys.stdin.buffer, st
     try:
         if os.path.isdir(src):
             raise Failure(f"{src}: is a directory")
         f = open(src, "rb")
-        return f, os.fstat(f.fileno()).st_size
+        return f, os.fstat(f.fileno())
     except OSError as exc:
         raise Failure(f"{src}: cannot read ({exc.strerror or exc})") from None
 
 
-def _mode_of(src: str):
+def _same_file(st_in, dst: str) -> bool:
+    """True if the output `dst` ("-": stdout) is the very file being read (same device and inode)."""
+    if not _regular(st_in):
+        return False
     try:
-        return os.stat(src).st_mode & 0o777 if src != "-" else None
-    except OSError:
-        return None
+        st_out = os.fstat(sys.stdout.fileno()) if dst == "-" else os.stat(dst)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (st_in.st_dev, st_in.st_ino) == (st_out.st_dev, st_out.st_ino)
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read, then the rest of the file."""
+
+    def __init__(self, head: bytes, rest):
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(n)
+        if n is None or n < 0:
+            data, self.head = self.head + self.rest.read(), b""
+            return data
+        data, self.head = self.head[:n], self.head[n:]
+        if len(data) < n:
+            data += self.rest.read(n - len(data))
+        return data
+
+
+def _read_first_block(infile, st, block_size: int):
+    """Read the first block before any output exists: an unreadable input fails with nothing written.
+
+    Returns (reader, size). The size goes into the header, so it must be exact: an input that
+    ends within the first block is known whole; otherwise a regular file's st_size is used, and
+    anything else (a pipe, a FIFO, a character device, a /proc or /sys file whose st_size is 0
+    or a page) is streamed with the size unknown.
+    """
+    head = infile.read(block_size)
+    if len(head) < block_size:
+        return io.BytesIO(head), len(head)
+    size = st.st_size if _regular(st) and st.st_size >= len(head) else None
+    return _Prefixed(head, infile), size
+
+
+class _CountingReader(io.RawIOBase):
+    def __init__(self, src):
+        self.src, self.count = src, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        self.count += len(data)
+        return data
+
+
+def _mode_of(st):
+    return stat.S_IMODE(st.st_mode) & 0o777 if _regular(st) else None
+
+
+def _name_max(directory: str) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
 
 
 class AtomicOutput:
     """Write to a temporary file beside the target; rename into place only on success."""
+
+    TMP_RANDOM = 8            # tempfile's random part: ".NAME." + 8 characters + ".tmp"
 
     def __init__(self, path: str, force: bool, mode=None):
         self.path, self.force = path, force
         if os.path.exists(path) and not force:
             raise Failure(f"{path}: already exists; use -f to overwrite")
         directory = os.path.dirname(os.path.abspath(path))
+        # The temporary name adds 14 characters: shorten the copied name so it fits NAME_MAX
+        # (a legal output name of 242..255 bytes must still work).
+        base = os.path.basename(path)
+        room = _name_max(directory) - len(".." + ".tmp") - self.TMP_RANDOM
+        while base and len(os.fsencode(base)) > room:
+            base = base[:-1]
+        self.tmp = None
         try:
-            fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+            fd, self.tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)
+            self.file = os.fdopen(fd, "wb")
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, (mode if mode is not None else 0o666) & ~umask)
         except OSError as exc:
+            self._remove()
             raise Failure(f"{path}: cannot write ({exc.strerror or exc})") from None
-        self.file = os.fdopen(fd, "wb")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, (mode if mode is not None else 0o666) & ~umask)
+        except BaseException:
+            self._remove()
+            raise
+
+    def _remove(self) -> None:
+        if self.tmp and os.path.exists(self.tmp):
+            os.unlink(self.tmp)
 
     def commit(self) -> None:
         self.file.flush()
@@ -128,8 +263,83 @@ class AtomicOutput:
         except OSError:
             pass
         finally:
-            if os.path.exists(self.tmp):
-                os.unlink(self.tmp)
+            self._remove()
+
+
+class DirectOutput:
+    """An existing output that is not a regular file (/dev/null, a FIFO, a terminal): written in
+    place. Renaming a temporary file over it would replace the device node or the FIFO."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            self.file = open(path, "wb")
+        except OSError as exc:
+            raise Failure(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+    def commit(self) -> None:
+        self.file.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+
+
+def _output_for(path: str, force: bool, mode):
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise Failure(f"{path}: is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return DirectOutput(path)
+    return AtomicOutput(path, force, mode)
+
+
+def _write_all(sink, data) -> None:
+    """sink.write until every byte is taken: a buffered write can return a short count (a pipe
+    whose reader left, a full disk) instead of raising, and the next write then raises."""
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        n = sink.write(view)
+        if n is None or n <= 0:
+            raise OSError(errno.EIO, "write returned no progress")
+        view = view[n:]
+
+
+class _HoldBack(io.RawIOBase):
+    """stdout for -c: the first HOLD_BACK bytes are kept until commit(), so an input that turns
+    out bad (unreadable, corrupted, truncated) leaves nothing on stdout unless the output was
+    already larger than that."""
+
+    def __init__(self, sink, limit: int = HOLD_BACK):
+        self.sink, self.limit, self.held, self.passing = sink, limit, [], False
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        n = len(data)
+        if self.passing:
+            _write_all(self.sink, data)
+            return n
+        self.held.append(bytes(data))
+        self.size += n
+        if self.size > self.limit:
+            self._release()
+        return n
+
+    def _release(self) -> None:
+        self.passing = True
+        for part in self.held:
+            _write_all(self.sink, part)
+        self.held = []
+
+    def commit(self) -> None:
+        self._release()
+        self.sink.flush()
 
 
 # ---- one file -----------------------------------------------------------------------------
@@ -140,32 +350,47 @@ def _process(args, src: str, coder) -> None:
         raise Failure("stdout is a terminal, aborting (use -f to write compressed data to it)")
     if src == "-" and sys.stdin.isatty() and not args.force:
         raise Failure("stdin is a terminal, aborting (pipe data in or name a file)")
-    infile, size = _open_input(src)
-    out = None
+    infile, st = _open_input(src)
+    out = held = None
     started = time.perf_counter()
-    bar, update = _progress(args, size, os.path.basename(src) if src != "-" else "stdin")
+    bar = None
     try:
+        # Before anything is created or written: the input must not be its own output
+        # (compared by device and inode, so ./a, a and a hard link are all the same file).
+        if args.mode != "test" and _same_file(st, dst):
+            where = "stdout" if dst == "-" else dst
+            raise Failure(f"{src}: input and output ({where}) are the same file; refusing to overwrite it")
+        reader = _CountingReader(infile)
+        size = None
+        source = reader
+        if args.mode == "compress":
+            source, size = _read_first_block(reader, st, coder.block_size)
+        elif _regular(st) and st.st_size:
+            size = st.st_size
+        bar, update = _progress(args, size, os.path.basename(src) if src != "-" else "stdin")
         if args.mode == "test":
             sink = _Discard()
         elif dst == "-":
-            sink = sys.stdout.buffer
+            sink = held = _HoldBack(sys.stdout.buffer)
         else:
-            out = AtomicOutput(dst, args.force, _mode_of(src))
+            out = _output_for(dst, args.force, _mode_of(st))
             sink = out.file
         counter = _Counter(sink)
         if args.mode == "compress":
-            n_in = coder.compress_stream(infile, counter, size=size, progress=update)
+            n_in = coder.compress_stream(source, counter, size=size, progress=update)
             n_out = counter.count
         else:
-            n_out = coder.decompress_stream(infile, counter, progress=update)
-            n_in = size if size is not None else 0
+            n_out = coder.decompress_stream(source, counter, progress=update)
+            n_in = reader.count
         if out:
             out.commit()
             out = None
-        elif dst == "-" and args.mode != "test":
-            sys.stdout.buffer.flush()
+        elif held:
+            held.commit()
     except LstmzipError as exc:
         raise Failure(f"{src}: {exc}") from None
+    except BrokenPipeError:
+        raise
     except OSError as exc:
         raise Failure(f"{src}: {exc.strerror or exc}") from None
     finally:
@@ -187,7 +412,14 @@ def _process(args, src: str, coder) -> None:
                f"{raw / 1024 / max(seconds, 1e-9):.1f} KB/s {label}{extra}",
          level=1 if (dst != "-" or args.mode == "test") else 2)
     if args.rm and args.mode != "test" and src != "-" and dst != "-":
-        os.unlink(src)
+        if not _regular(st):
+            _say(args, f"{src}: not a regular file, not removed")
+            return
+        try:
+            os.unlink(src)
+        except OSError as exc:
+            raise Failure(f"{src}: output written, but the input could not be removed "
+                          f"({exc.strerror or exc})") from None
 
 
 class _Counter(io.RawIOBase):
@@ -197,7 +429,7 @@ class _Counter(io.RawIOBase):
         self.sink, self.count = sink, 0
 
     def write(self, data) -> int:
-        self.sink.write(data)
+        _write_all(self.sink, data)
         self.count += len(data)
         return len(data)
 
@@ -207,40 +439,90 @@ class _Discard(io.RawIOBase):
         return len(data)
 
 
+def _on_signal(signum, frame):
+    raise _Signalled(signum)
+
+
+@contextlib.contextmanager
+def _cleanup_on_signals():
+    """SIGTERM and SIGHUP unwind like SIGINT (so the temporary output is removed), except
+    where they are ignored (nohup): that choice is the user's."""
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        try:
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue
+            previous[signum] = signal.signal(signum, _on_signal)
+        except (ValueError, OSError):        # not the main thread: leave signals alone
+            pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _die_of(signum: int) -> int:
+    """Exit as killed by `signum` (the parent sees the signal, as with gzip and zstd)."""
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum                       # only if the signal did not end the process
+
+
 def cmd_codec(args) -> int:
     if args.decompress and args.mode == "compress":
         args.mode = "decompress"
     files = args.files or ["-"]
-    if args.output and len(files) > 1:
-        print(f"{PROG}: -o can only be used with a single input file", file=sys.stderr)
+    if args.output is not None and len(files) > 1:
+        _error("-o can only be used with a single input file")
         return 1
     if args.rm and args.stdout:
-        print(f"{PROG}: --rm cannot be combined with -c/--stdout", file=sys.stderr)
+        _error("--rm cannot be combined with -c/--stdout")
         return 1
     if files.count("-") > 1:
-        print(f"{PROG}: stdin can only be read once", file=sys.stderr)
+        _error("stdin can only be read once")
         return 1
     from .codec import Compressor, Decompressor
     try:
         if args.mode == "compress":
             coder = Compressor(args.model, streams=args.streams, backend=args.backend, device=args.device,
-                               block_size=args.block_size, threads=args.threads)
+                               block_size=args.block_size, threads=args.threads, level=args.level,
+                               adapt=args.adapt or None, workers=args.workers)
         else:
-            coder = Decompressor(args.model, backend=args.backend, device=args.device, threads=args.threads)
+            coder = Decompressor(args.model, backend=args.backend, device=args.device, threads=args.threads,
+                                 workers=args.workers)
     except (LstmzipError, ValueError, ImportError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        _error(exc)
         return 1
     status = 0
-    for src in files:
-        try:
-            _process(args, src, coder)
-        except Failure as exc:
-            print(f"{PROG}: {exc}", file=sys.stderr)
-            status = 1
-        except KeyboardInterrupt:
-            print(f"{PROG}: {src}: interrupted", file=sys.stderr)
-            return 130
+    with _cleanup_on_signals():
+        for src in files:
+            try:
+                _process(args, src, coder)
+            except Failure as exc:
+                _error(exc)
+                status = 1
+            except KeyboardInterrupt:
+                _error(f"{src}: interrupted")
+                return 130
+            except _Signalled as sig:
+                _error(f"{src}: terminated by {signal.Signals(sig.signum).name}")
+                return _die_of(sig.signum)
     return status
+
+
+def _block_kind(bh, payload: bytes) -> str:
+    """A block's method, and for cm blocks its level and whether the LSTM adapted: 'cm -6'."""
+    name = fmt.METHOD_NAMES.get(bh.method, str(bh.method))
+    if bh.method == fmt.CM and len(payload) >= 6:
+        name += f" -{payload[0]}" + ("+adapt" if payload[4] else "")
+    elif bh.method == fmt.LSTM:
+        name += " -1"
+    return name
 
 
 def cmd_info(args) -> int:
@@ -248,32 +530,40 @@ def cmd_info(args) -> int:
     status = 0
     for src in args.files:
         try:
-            infile, size = _open_input(src)
-            with infile:
+            infile, _ = _open_input(src)
+            with contextlib.ExitStack() as stack:
+                if infile is not sys.stdin.buffer:
+                    stack.enter_context(infile)
+                reader = _CountingReader(infile)
                 lines, packed, raw = [], 0, 0
-                for index, (header, bh, payload) in enumerate(Decompressor().blocks(infile)):
+                for index, (header, bh, payload) in enumerate(Decompressor().blocks(reader)):
                     if isinstance(bh, fmt.End):
                         break
                     packed += len(payload)
                     raw += bh.raw_len
                     bpb = 8 * len(payload) / bh.raw_len
-                    lines.append(f"  block {index:5d}  {fmt.METHOD_NAMES[bh.method]:6s}  {bh.raw_len:9d} -> "
-                                 f"{bh.payload_len:9d}  {bpb:6.3f} bits/byte"
-                                 + (f"  streams {bh.streams}" if bh.method == fmt.LSTM else ""))
-            total = size if size is not None else packed
-            print(f"{src}:")
-            print(f"  model     {header.model_name}  sha256 {header.model_sha256.hex()}")
+                    lines.append(f"  block {index:5d}  {_block_kind(bh, payload):9s}  "
+                                 f"{bh.raw_len:9d} -> {bh.payload_len:9d}  {bpb:6.3f} bits/byte"
+                                 + (f"  streams {bh.streams}" if bh.method in fmt.MODEL_METHODS else ""))
+            total = reader.count
+            print(f"{printable(src)}:")
+            print(f"  model     {printable(header.model_name)}  sha256 {header.model_sha256.hex()}")
             print(f"  original  {raw} bytes   compressed {total} bytes   "
                   f"{8 * total / raw if raw else 0:.3f} bits/byte   ratio {raw / total if total else 0:.3f}")
             print(f"  blocks    {len(lines)} (block size {header.block_size}, streams "
-                  f"{header.streams or 'auto'})")
-            if args.verbosity >= 1:
+                  f"{header.streams or 'auto'}, format version {header.version})")
+            if args.verbosity >= 1 and lines:
                 print("\n".join(lines))
         except LstmzipError as exc:
-            print(f"{PROG}: {src}: {exc}", file=sys.stderr)
+            _error(f"{src}: {exc}")
             status = 1
         except Failure as exc:
-            print(f"{PROG}: {exc}", file=sys.stderr)
+            _error(exc)
+            status = 1
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            _error(f"{src}: cannot read ({exc.strerror or exc})")
             status = 1
     return status
 
@@ -297,10 +587,23 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
                    help="predictor model: a shipped name or a .npz path [Default: default; "
                         "decompress: the model named in the file]")
     if mode == "compress":
+        from .codec import DEFAULT_LEVEL, LEVELS
+        levels = p.add_argument_group("levels", _levels_help())
+        for level in LEVELS:
+            levels.add_argument(f"-{level}", dest="level", action="store_const", const=level,
+                                help=argparse.SUPPRESS)
+        levels.add_argument("--fast", dest="level", action="store_const", const=1, help="same as -1")
+        levels.add_argument("--best", dest="level", action="store_const", const=9, help="same as -9")
+        levels.add_argument("--adapt", action="store_true",
+                            help="the LSTM's output layer learns the file too (on at -9; docs/adapt.md)")
+        p.set_defaults(level=DEFAULT_LEVEL)
         p.add_argument("--streams", type=int, default=0, metavar="S",
-                       help="parallel streams per block [Default: from the block size]")
-        p.add_argument("--block-size", type=_size, default=None, metavar="BYTES",
-                       help="bytes per block, e.g. 1M [Default: 1M]")
+                       help="parallel streams per block, at most 1024 [Default: from the block size]")
+        p.add_argument("--block-size", type=_size, default=0, metavar="BYTES",
+                       help="bytes per block, e.g. 1M [Default: the level's]")
+    if mode in ("compress", "decompress", "test"):
+        p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                       help="code independent blocks in N processes; same output bytes [Default: 1]")
     p.add_argument("-T", "--threads", type=int, default=0, metavar="N",
                    help="threads for the numpy engine; 0 = all cores [Default: 0]")
     p.add_argument("--backend", choices=("numpy", "tf"), default="numpy", help="engine backend [Default: numpy]")
@@ -309,6 +612,27 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
     p.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0, help="print only errors")
     p.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, help="more details")
     p.set_defaults(verbosity=1, mode=mode, func=cmd_info if mode == "info" else cmd_codec)
+
+
+def _levels_help() -> str:
+    from .codec import LEVELS, level_memory
+    rows = []
+    for level, (method, _, block) in LEVELS.items():
+        what = "static LSTM alone" if method == "lstm" else "LSTM + context mixing"
+        rows.append(f"-{level}: {what}, {block >> 20} MiB blocks, up to {level_memory(level) / 1e6:.0f} MB"
+                    + (" [Default]" if level == 6 else "") + (", adaptive LSTM" if level == 9 else ""))
+    return "-1 ... -9 choose speed against ratio and memory (decompression needs the same):  " \
+        + ";  ".join(rows)
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError("workers must be 1..256")
+    return value
 
 
 def _size(text: str) -> int:
@@ -350,12 +674,14 @@ def main(argv=None) -> int:
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "-V", "--version")):
         argv.insert(0, "compress")
     args = build_parser().parse_args(argv)
-    if getattr(args, "block_size", 1) is None:
-        from .codec import DEFAULT_BLOCK_SIZE
-        args.block_size = DEFAULT_BLOCK_SIZE
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # The reader of stdout went away (`| head`): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
         return 1

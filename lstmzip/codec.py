@@ -11,15 +11,19 @@ A block of n bytes is cut into S contiguous streams, longest first::
 
 Both halves run the same loop: ask the engine for S frequency tables from the
 previous bytes, then the encoder *puts* the true bytes / the decoder *gets* them.
-Each block is stored as whichever is smallest of lstm, zstd (level 19) and
-stored, with a CRC-32 of its original bytes; the file ends with the total
-length and a SHA-256 of everything, all verified on decode.
+The lstm method (level 1) codes the tables directly with the rANS coder; the cm
+method (levels 2-9) hands them to the context-mixing predictor (``cm/``), which
+codes byte t of stream 0, then of stream 1, ..., bit by bit, learning as it goes.
+Each block is stored as whichever is smallest of the model method, zstd (level
+19) and stored, with a CRC-32 of its original bytes; the file ends with the
+total length and a SHA-256 of everything, all verified on decode.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import zlib
 from typing import BinaryIO, Callable, Iterator, Optional
 
@@ -27,25 +31,80 @@ import numpy as np
 import zstandard
 
 from . import format as fmt
+from .cm import ALL_MODELS, MODEL_BITS, PARAMS_LEN, CMParams
 from .coder import Decoder, Encoder
 from .engine import START_BYTE, make_engine
 from .errors import LstmzipError
 from .model import Model, find_by_sha256, resolve
 
-DEFAULT_BLOCK_SIZE = 1 << 20      # bytes per block: bounds memory, lets large inputs stream
+DEFAULT_BLOCK_SIZE = 1 << 20      # bytes per block at level 1: bounds memory, lets large inputs stream
 MIN_STREAM_LEN = 4096             # auto stream count: at least this many bytes per stream...
 AUTO_MAX_STREAMS = 256            # ...and at most this many streams per block
+MAX_USER_STREAMS = 1024           # --streams: beyond this the engine state costs more than it gains
+CM_MIN_STREAM_LEN = 4096          # cm blocks: streams of at least 4 KiB (measured, 512 KB inputs:
+                                  # 8 -> 256 streams costs 2.0 % on enwik6, 0.5 % on book1)...
+CM_SMALL_STEPS, CM_SMALL_MAX = 640, 16    # ...but small inputs take at most 640 steps (up to 16 streams:
+                                          # 10 KB in under 2 s; 3 -> 12 streams costs 0.4-2.5 % there)
 ZSTD_LEVEL = 19
-METHODS = ("lstm", "zstd", "stored")     # block methods a Compressor may choose from
+METHODS = ("cm", "lstm", "zstd", "stored")     # block methods a Compressor may choose from
+DEFAULT_LEVEL = 6
+
+# Levels, like xz/zstd: the model method, its table size (memory) and the block size.
+#   level: (method, log2 of the cm counter table's entries (4 bytes each), block size)
+LEVELS = {
+    1: ("lstm", 0, 1 << 20),      # the static LSTM alone (fastest)
+    2: ("cm", 22, 1 << 20),       # 16 MB of counters
+    3: ("cm", 23, 1 << 20),
+    4: ("cm", 24, 1 << 20),
+    5: ("cm", 25, 1 << 20),
+    6: ("cm", 26, 2 << 20),       # default: 256 MB of counters
+    7: ("cm", 26, 4 << 20),
+    8: ("cm", 27, 8 << 20),
+    9: ("cm", 28, 16 << 20),      # 1 GB of counters
+}
+# Skip the model where zstd obviously wins or nothing can: a zstd payload under 1/64 of the
+# block leaves the model at most 1.6 % of the block to gain; one above 99 % means noise.
+SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
+
+
+ADAPT_WINDOW_LOG2, ADAPT_LR_SHIFT = 2, 5   # chosen on alice29[:100K], 32 streams (docs/adapt.md)
+DIGEST_EVERY = 64                          # adaptive blocks: a digest of the weights every 64 windows
+
+
+def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt: bool = False) -> CMParams:
+    """The cm parameters of a level for a block of block_len bytes (tables no larger than useful)."""
+    _, tbits, _ = LEVELS[level]
+    need = max(16, (512 * block_len).bit_length())       # no more than a block can fill
+    mbits = min(24, max(12, block_len.bit_length() + 1))
+    adapt = adapt and bool(models & MODEL_BITS["lstm"])
+    return CMParams(level, models, max(16, min(tbits, need)), mbits,
+                    ADAPT_WINDOW_LOG2 if adapt else 0, ADAPT_LR_SHIFT if adapt else 0)
+
+
+def level_memory(level: int) -> int:
+    """Peak bytes a level's tables and buffers need for a full block (compress or decompress)."""
+    method, _, block = LEVELS[level]
+    if method != "cm":
+        return 4 * block
+    return cm_params(level, block).memory() + 4 * block
 
 Progress = Optional[Callable[[int], None]]   # called with the number of input bytes just done
 
 
-def choose_streams(n: int, streams: int = 0) -> int:
+def choose_streams(n: int, streams: int = 0, min_len: int = MIN_STREAM_LEN) -> int:
     """Streams for a block of n bytes: `streams` if given (capped at n), else from n."""
     if streams:
         return max(1, min(streams, n))
-    return max(1, min(AUTO_MAX_STREAMS, n // MIN_STREAM_LEN))
+    return max(1, min(AUTO_MAX_STREAMS, n // min_len))
+
+
+def choose_cm_streams(n: int, streams: int = 0) -> int:
+    """Streams for a cm block: few and long (the models learn across them), but a small input
+    is cut into up to CM_SMALL_MAX streams so it takes no more than CM_SMALL_STEPS steps."""
+    if streams:
+        return max(1, min(streams, n))
+    fast = min(-(-n // CM_SMALL_STEPS), CM_SMALL_MAX)
+    return max(1, min(AUTO_MAX_STREAMS, max(n // CM_MIN_STREAM_LEN, fast)))
 
 
 def stream_layout(n: int, s: int):
@@ -96,6 +155,114 @@ def lstm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = Non
     return out.tobytes()
 
 
+# ---- the CM method: the LSTM's tables mixed with models learned from the block ----------
+
+def _cm_freq(engine, params: CMParams, prev, state, lanes: int, uniform):
+    if params.models & MODEL_BITS["lstm"]:
+        return engine.step(prev[:lanes], state)
+    return uniform[:lanes]
+
+
+def _adapter(engine, params: CMParams):
+    if not params.adapt.on:
+        return None
+    from .adapt import OutputAdapter
+    return OutputAdapter(engine, params.adapt)
+
+
+def _predictor(params: CMParams, starts, buf, code, mode):
+    """The block's predictor, or one clear line when its tables cannot be had."""
+    from .cm import Predictor
+    try:
+        return Predictor(params, starts, buf, code, mode)
+    except MemoryError:
+        raise LstmzipError(f"not enough memory for a level-{params.level} block: its tables need "
+                           f"{params.memory(len(starts)) / 2**20:.0f} MB") from None
+
+
+def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress = None):
+    """The cm payload of a block (parameters, weight digests, code), or None if it would
+    exceed the block."""
+    from .cm.kernel import ENCODE
+    starts, steps, last = stream_layout(len(data), s)
+    buf = np.frombuffer(data, np.uint8).copy()
+    pred = _predictor(params, starts, buf, np.empty(len(data) + 64, np.uint8), ENCODE)
+    state = engine.initial_state(s)
+    prev = np.full(s, START_BYTE, np.int64)
+    uniform = np.full((s, 256), 256, np.int64)
+    adapter, digests = _adapter(engine, params), []
+    try:
+        with engine.parallel():
+            for t in range(steps):
+                lanes = s if t < steps - 1 else last
+                freq = _cm_freq(engine, params, prev, state, lanes, uniform)
+                pred.step(t, lanes, freq)
+                prev = buf[starts[:lanes] + t].astype(np.int64)
+                if adapter and adapter.record(engine.top_output(state, lanes), freq, prev) \
+                        and adapter.updates % DIGEST_EVERY == 0:
+                    digests.append(adapter.digest())
+                if progress and (t % 64 == 63 or t == steps - 1):
+                    progress(lanes * (t % 64 + 1))
+    finally:
+        if adapter:
+            adapter.restore()
+    code = pred.finish()
+    if code is None:
+        return None
+    head = params.pack()
+    if adapter:
+        head += struct.pack(f"<I{len(digests)}I", len(digests), *digests)
+    return head + code
+
+
+def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None) -> bytes:
+    from .cm.kernel import DECODE
+    params = CMParams.unpack(payload)
+    at = PARAMS_LEN
+    digests = []
+    if params.adapt.on:
+        if len(payload) < at + 4:
+            raise LstmzipError("cm digests truncated")
+        count = struct.unpack_from("<I", payload, at)[0]
+        if len(payload) < at + 4 + 4 * count:
+            raise LstmzipError("cm digests truncated")
+        digests = list(struct.unpack_from(f"<{count}I", payload, at + 4))
+        at += 4 + 4 * count
+    starts, steps, last = stream_layout(n, s)
+    buf = np.zeros(n, np.uint8)
+    code = np.frombuffer(payload, np.uint8, offset=at).copy()
+    pred = _predictor(params, starts, buf, code, DECODE)
+    state = engine.initial_state(s)
+    prev = np.full(s, START_BYTE, np.int64)
+    uniform = np.full((s, 256), 256, np.int64)
+    adapter, checked = _adapter(engine, params), 0
+    try:
+        with engine.parallel():
+            for t in range(steps):
+                lanes = s if t < steps - 1 else last
+                freq = _cm_freq(engine, params, prev, state, lanes, uniform)
+                pred.step(t, lanes, freq)
+                if pred.cs[pred.k.C_OVER]:          # the code ran out: never decode on past it
+                    raise LstmzipError(f"cm code ends before the block (step {t} of {steps})")
+                prev = buf[starts[:lanes] + t].astype(np.int64)
+                if adapter and adapter.record(engine.top_output(state, lanes), freq, prev) \
+                        and adapter.updates % DIGEST_EVERY == 0:
+                    if checked >= len(digests) or adapter.digest() != digests[checked]:
+                        raise LstmzipError(f"adapted weights differ from the encoder's after update "
+                                           f"{adapter.updates} (step {t})")
+                    checked += 1
+                if progress and (t % 64 == 63 or t == steps - 1):
+                    progress(lanes * (t % 64 + 1))
+    finally:
+        if adapter:
+            adapter.restore()
+    if checked != len(digests):
+        raise LstmzipError("cm digest count mismatch")
+    if pred.cs[pred.k.C_POS] != len(code):          # the decoder must end exactly where the code does
+        raise LstmzipError("cm code length mismatch")
+    return buf.tobytes()
+
+
 # ---- whole files ------------------------------------------------------------------------
 
 class Compressor:
@@ -106,45 +273,81 @@ class Compressor:
     """
 
     def __init__(self, model=None, streams: int = 0, backend: str = "numpy", device: str = "auto",
-                 block_size: int = DEFAULT_BLOCK_SIZE, zstd_level: int = ZSTD_LEVEL,
-                 methods=("lstm", "zstd", "stored"), threads: int = 0):
+                 block_size: int = 0, zstd_level: int = ZSTD_LEVEL,
+                 methods=None, threads: int = 0, level: int = DEFAULT_LEVEL,
+                 cm_models: int = ALL_MODELS, adapt: Optional[bool] = None, workers: int = 1):
+        if level not in LEVELS:
+            raise ValueError(f"level must be in 1..9, not {level!r}")
+        method, _, level_block = LEVELS[level]
+        block_size = block_size or level_block
         if not 1 <= block_size <= fmt.MAX_BLOCK_SIZE:
             raise ValueError(f"block_size must be in 1..{fmt.MAX_BLOCK_SIZE}")
-        if not 0 <= streams <= fmt.MAX_STREAMS:
-            raise ValueError(f"streams must be in 0..{fmt.MAX_STREAMS}")
-        self.model: Model = resolve(model)
-        self.engine = make_engine(self.model, backend, device, threads)
-        self.streams = streams
-        self.block_size = block_size
+        if not 0 <= streams <= MAX_USER_STREAMS:
+            raise ValueError(f"streams must be in 0..{MAX_USER_STREAMS}")
+        self.adapt = (level == 9) if adapt is None else bool(adapt)
+        if method == "lstm" and self.adapt:                 # -1 --adapt: the LSTM alone, adapting
+            method, cm_models = "cm", MODEL_BITS["lstm"]
+        if methods is None:
+            methods = (method, "zstd", "stored")
         unknown = set(methods) - set(METHODS)
         if unknown or not methods:
             raise ValueError(f"methods must be a non-empty subset of {', '.join(METHODS)}")
+        if cm_models & ~ALL_MODELS:
+            raise ValueError("cm_models must be a mask of cm.MODEL_BITS")
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.level = level
+        self.cm_models = cm_models
+        self.workers = workers
+        self.model: Model = resolve(model)
+        # what a worker process needs to build an identical compressor (parallel.py)
+        self._worker_kwargs = dict(model=self.model, streams=streams, backend=backend, device=device,
+                                   block_size=block_size, zstd_level=zstd_level, methods=methods,
+                                   threads=1, level=level, cm_models=cm_models, adapt=adapt)
+        self.engine = make_engine(self.model, backend, device, threads)
+        self.streams = streams
+        self.block_size = block_size
         self.methods = tuple(methods)
         # Of the last compress_stream: what zstd -19 alone would have taken, input bytes per method.
         self.stats = {"zstd_size": 0, "input_by_method": {}}
         self._zstd = zstandard.ZstdCompressor(level=zstd_level)
 
     def header(self, size: Optional[int]) -> fmt.Header:
+        # Files with only lstm/zstd/stored blocks stay readable by version-1 readers.
         return fmt.Header(streams=self.streams, block_size=self.block_size, size=size,
-                          model_sha256=bytes.fromhex(self.model.sha256), model_name=self.model.name)
+                          model_sha256=bytes.fromhex(self.model.sha256), model_name=self.model.name,
+                          version=fmt.VERSION if "cm" in self.methods else 1)
 
     def compress_block(self, data: bytes, progress: Progress = None) -> bytes:
-        """One block: the smallest of lstm, zstd and stored, with its header."""
-        candidates = []
-        if "stored" in self.methods:
-            candidates.append((fmt.STORED, data, 0))
+        """One block: the smallest of the model method (cm or lstm), zstd and stored, with its header.
+
+        The model is not run where zstd's result shows it cannot matter (see SKIP_BELOW/ABOVE).
+        """
+        candidates = [(fmt.STORED, data, 0)]
+        zstd = self._zstd.compress(data)
+        self.stats["zstd_size"] += len(zstd)
         if "zstd" in self.methods:
-            candidates.append((fmt.ZSTD, self._zstd.compress(data), 0))
-            self.stats["zstd_size"] += len(candidates[-1][1])
-        if "lstm" in self.methods:
-            s = choose_streams(len(data), self.streams)
-            candidates.append((fmt.LSTM, lstm_encode(self.engine, data, s, progress), s))
-        elif progress:
+            candidates.append((fmt.ZSTD, zstd, 0))
+        model_methods = [m for m in ("cm", "lstm") if m in self.methods]
+        if model_methods and self.methods != tuple(model_methods) \
+                and not SKIP_BELOW * len(data) <= len(zstd) <= SKIP_ABOVE * len(data):
+            model_methods = []                                # zstd obviously wins, or nothing can
+        for name in model_methods:
+            if name == "cm":
+                s = choose_cm_streams(len(data), self.streams)
+                params = cm_params(self.level, len(data), self.cm_models, self.adapt)
+                payload = cm_encode(self.engine, data, s, params, progress)
+                if payload is not None:
+                    candidates.append((fmt.CM, payload, s))
+            else:
+                s = choose_streams(len(data), self.streams)
+                candidates.append((fmt.LSTM, lstm_encode(self.engine, data, s, progress), s))
+            progress = None                                   # count each input byte once
+        if progress:
             progress(len(data))
         # The smallest wins; on a tie the first listed (the simpler method). A method whose
         # payload would exceed the block itself is not allowed by the format: fall back to stored.
-        candidates = [c for c in candidates if c[0] == fmt.STORED or len(c[1]) <= len(data)] \
-            or [(fmt.STORED, data, 0)]
+        candidates = [c for c in candidates if c[0] == fmt.STORED or len(c[1]) <= len(data)]
         method, payload, streams = min(candidates, key=lambda c: len(c[1]))
         by_method = self.stats["input_by_method"]
         by_method[fmt.METHOD_NAMES[method]] = by_method.get(fmt.METHOD_NAMES[method], 0) + len(data)
@@ -157,17 +360,43 @@ class Compressor:
         self.stats = {"zstd_size": 0, "input_by_method": {}}
         dst.write(self.header(size).pack())
         total, sha = 0, hashlib.sha256()
-        while True:
-            block = src.read(self.block_size)
-            if not block:
-                break
-            total += len(block)
-            sha.update(block)
-            dst.write(self.compress_block(block, progress))
+
+        def blocks():
+            nonlocal total
+            while True:
+                block = src.read(self.block_size)
+                if not block:
+                    return
+                total += len(block)
+                sha.update(block)
+                yield block
+
+        if self.workers == 1:
+            for block in blocks():
+                dst.write(self.compress_block(block, progress))
+        else:
+            from .parallel import ordered
+            jobs = ((block,) for block in blocks())
+            for coded, n, stats in ordered(Compressor, self._worker_kwargs, "compress_block_with_stats",
+                                           jobs, self.workers):
+                dst.write(coded)
+                self._add_stats(stats)
+                if progress:
+                    progress(n)
         if size is not None and total != size:
             raise LstmzipError(f"input changed while reading ({size} bytes expected, {total} read)")
         dst.write(fmt.End(total, sha.digest()).pack())
         return total
+
+    def compress_block_with_stats(self, data: bytes):
+        """compress_block for a worker process: (coded block, input length, this block's stats)."""
+        self.stats = {"zstd_size": 0, "input_by_method": {}}
+        return self.compress_block(data), len(data), self.stats
+
+    def _add_stats(self, stats) -> None:
+        self.stats["zstd_size"] += stats["zstd_size"]
+        for name, n in stats["input_by_method"].items():
+            self.stats["input_by_method"][name] = self.stats["input_by_method"].get(name, 0) + n
 
     def compress(self, data: bytes) -> bytes:
         out = io.BytesIO()
@@ -175,11 +404,33 @@ class Compressor:
         return out.getvalue()
 
 
+def _zstd_decode(payload: bytes, raw_len: int, where: str) -> bytes:
+    """A zstd frame, never asking for more than raw_len bytes whatever its header declares."""
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(payload))
+        data = reader.read(raw_len + 1)
+        while len(data) <= raw_len:
+            more = reader.read(raw_len + 1 - len(data))
+            if not more:
+                break
+            data += more
+    except zstandard.ZstdError as exc:
+        raise LstmzipError(f"corrupted {where} (zstd: {exc})") from None
+    if len(data) != raw_len:
+        raise LstmzipError(f"corrupted {where} (zstd frame length differs from the block's)")
+    return data
+
+
 class Decompressor:
     """Mirror of Compressor. The model comes from the file's header (a shipped model with that
     identity) unless one is given; it is needed only if the file has lstm blocks."""
 
-    def __init__(self, model=None, backend: str = "numpy", device: str = "auto", threads: int = 0):
+    def __init__(self, model=None, backend: str = "numpy", device: str = "auto", threads: int = 0,
+                 workers: int = 1):
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        self.workers = workers
+        self._worker_kwargs = dict(model=model, backend=backend, device=device, threads=1)
         self._model_arg = model
         self.backend, self.device, self.threads = backend, device, threads
         self._engines = {}
@@ -226,14 +477,14 @@ class Decompressor:
         if bh.method == fmt.STORED:
             data = payload
         elif bh.method == fmt.ZSTD:
-            try:
-                data = zstandard.ZstdDecompressor().decompress(payload, max_output_size=bh.raw_len)
-            except zstandard.ZstdError as exc:
-                raise LstmzipError(f"corrupted {where} (zstd: {exc})") from None
+            data = _zstd_decode(payload, bh.raw_len, where)
         else:
             engine = self._engine_for(header)
             try:
-                data = lstm_decode(engine, payload, bh.raw_len, bh.streams, progress)
+                if bh.method == fmt.CM:
+                    data = cm_decode(engine, payload, bh.raw_len, bh.streams, progress)
+                else:
+                    data = lstm_decode(engine, payload, bh.raw_len, bh.streams, progress)
             except LstmzipError as exc:
                 raise LstmzipError(f"corrupted {where} ({exc})") from None
         if len(data) != bh.raw_len or zlib.crc32(data) != bh.raw_crc32:
@@ -242,23 +493,40 @@ class Decompressor:
 
     def decompress_stream(self, src: BinaryIO, dst: BinaryIO, progress: Progress = None) -> int:
         """Decode src to dst, verifying every checksum; returns the number of bytes written."""
-        total, sha = 0, hashlib.sha256()
-        for index, (header, bh, payload) in enumerate(self.blocks(src)):
-            if isinstance(bh, fmt.End):
-                if bh.total_size != total or bh.sha256 != sha.digest():
-                    raise LstmzipError("corrupted file (whole-file checksum mismatch)")
-                if header.size is not None and header.size != total:
-                    raise LstmzipError("corrupted file (length differs from the header)")
-                return total
-            if header.size is not None and total + bh.raw_len > header.size:
-                raise LstmzipError(f"corrupted block {index} (more data than the header announced)")
-            data = self.decode_block(header, bh, payload, index, progress)
-            if bh.method != fmt.LSTM and progress:
-                progress(len(data))
+        total, sha, end, methods = 0, hashlib.sha256(), [], []
+        announced = 0
+
+        def jobs():
+            nonlocal announced
+            for index, (header, bh, payload) in enumerate(self.blocks(src)):
+                if isinstance(bh, fmt.End):
+                    end.append((header, bh))
+                    return
+                if header.size is not None and announced + bh.raw_len > header.size:
+                    raise LstmzipError(f"corrupted block {index} (more data than the header announced)")
+                announced += bh.raw_len
+                methods.append(bh.method)
+                if self.workers > 1 and bh.method in fmt.MODEL_METHODS:
+                    self._find_model(header)          # a missing model: one clear error, here
+                yield header, bh, payload, index
+
+        if self.workers == 1:
+            decoded = (self.decode_block(*job, progress) for job in jobs())
+        else:
+            from .parallel import ordered
+            decoded = ordered(Decompressor, self._worker_kwargs, "decode_block", jobs(), self.workers)
+        for k, data in enumerate(decoded):
+            if progress and (self.workers > 1 or methods[k] not in fmt.MODEL_METHODS):
+                progress(len(data))      # (model blocks report their own progress in one process)
             total += len(data)
             sha.update(data)
             dst.write(data)
-        raise AssertionError("unreachable")
+        header, bh = end[0]
+        if bh.total_size != total or bh.sha256 != sha.digest():
+            raise LstmzipError("corrupted file (whole-file checksum mismatch)")
+        if header.size is not None and header.size != total:
+            raise LstmzipError("corrupted file (length differs from the header)")
+        return total
 
     def decompress(self, data: bytes) -> bytes:
         out = io.BytesIO()

@@ -88,8 +88,9 @@ class NumpyEngine:
     backend = "numpy"
     MIN_ROWS_PER_THREAD = 32        # below this, splitting the streams costs more than it saves
 
-    def __init__(self, model: Model, threads: int = 0):
+    def __init__(self, model: Model, threads: int = 0, fused: bool = True):
         self.model = model
+        self.fused = fused          # numba kernels for the elementwise work (engine_kernels.py)
         self.threads = threads if threads > 0 else available_cores()
         self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         (self.hidden, self.r, self.p, self.tanh0, self.offset,
@@ -102,12 +103,23 @@ class NumpyEngine:
         self.gate_table = model.gate_table
         self.exp_table64 = model.exp_table.astype(np.int64)
         self.d_max = model.config.exp_size - 1
+        self.bias_rows = [b.reshape(1, -1) for b in model.biases]            # for the fused cell
 
     def initial_state(self, streams: int) -> EngineState:
         h, n = self.hidden, len(self.kernels)
         xs = [np.zeros((streams, h if l == 0 else 2 * h), np.float32) for l in range(n)]
         cs = [np.zeros((streams, h), np.int32) for _ in range(n)]
         return EngineState(xs, cs)
+
+    def set_output_layer(self, w: np.ndarray, b: np.ndarray) -> None:
+        """Replace the output layer (online adaptation): integer (H, 256) weights within int8
+        (so the GEMM stays exact: K = H <= 1024) and (256,) biases within +-2**20."""
+        self.w_out = np.asarray(w, np.float32)
+        self.b_out = np.asarray(b, np.int32)
+
+    def top_output(self, state: EngineState, n: int) -> np.ndarray:
+        """The top layer's output h (n, H) of the last step, integer-valued float32."""
+        return state.xs[-1][:n, -self.hidden:]
 
     def parallel(self):
         """Context for a coding loop: OpenBLAS limited to one thread while our own threads
@@ -142,6 +154,24 @@ class NumpyEngine:
 
     def _rows(self, prev: np.ndarray, xs: List[np.ndarray], cs: List[np.ndarray]) -> np.ndarray:
         """One step for the streams whose state rows are the views xs, cs (updated in place)."""
+        if not self.fused:
+            return self._rows_numpy(prev, xs, cs)
+        from .engine_kernels import frequencies, lstm_cell
+        h, top = self.hidden, len(self.kernels) - 1
+        zero_rows = np.zeros(len(prev), np.int64)
+        for l, w in enumerate(self.kernels):
+            x = xs[l]
+            accf = x @ w                                                    # exact integers, float32
+            add, rows = (self.in_table, prev) if l == 0 else (self.bias_rows[l], zero_rows)
+            lstm_cell(accf, add, rows, self.gate_shifts[l], self.r, self.offset, self.gate_table, cs[l],
+                      self.p, self.tanh0, x[:, -h:], xs[l + 1][:, :h] if l < top else x[:, -h:])
+        zf = xs[top][:, -h:] @ self.w_out
+        freq = np.empty((len(prev), 256), np.int64)
+        frequencies(zf, self.b_out, self.out_shift, self.d_max, self.exp_table64, PROB_TOTAL, freq)
+        return freq
+
+    def _rows_numpy(self, prev: np.ndarray, xs: List[np.ndarray], cs: List[np.ndarray]) -> np.ndarray:
+        """The reference: the same step in plain numpy passes (what the fused kernels must equal)."""
         h, top = self.hidden, len(self.kernels) - 1
         for l, w in enumerate(self.kernels):
             x = xs[l]

@@ -51,11 +51,12 @@ class TFEngine:
             kernels = [tf.constant(w.astype(np.float32)) for w in model.weights]
             in_table = tf.constant(model.in_table + model.biases[0])
             biases = [tf.constant(b) for b in model.biases]
-            w_out = tf.constant(model.w_out.astype(np.float32))
-            b_out = tf.constant(model.b_out)
+            w_out = tf.Variable(model.w_out.astype(np.float32), trainable=False)   # set_output_layer
+            b_out = tf.Variable(model.b_out.astype(np.int32), trainable=False)
             gtab = tf.constant(model.gate_table)
             etab = tf.constant(model.exp_table.astype(np.int64))
             off = tf.constant(offset)
+        self._w_out, self._b_out = w_out, b_out
         cols = tf.range(256, dtype=tf.int32)
 
         def layer(l, x, c, prev):
@@ -94,6 +95,15 @@ class TFEngine:
                      [tf.TensorSpec([None, k], tf.float32) for k in ks],
                      [tf.TensorSpec([None, h], tf.int32) for _ in ks])
         self._step = tf.function(step, input_signature=signature)
+
+    def set_output_layer(self, w: np.ndarray, b: np.ndarray) -> None:
+        """Replace the output layer (integer (H, 256) weights within int8, (256,) biases)."""
+        self._w_out.assign(np.asarray(w, np.float32))
+        self._b_out.assign(np.asarray(b, np.int32))
+
+    def top_output(self, state: EngineState, n: int) -> np.ndarray:
+        """The top layer's output h (n, H) of the last step, integer-valued float32."""
+        return np.asarray(state.xs[-1][:n, -self.hidden:])
 
     def parallel(self):
         """TensorFlow manages its own threads."""

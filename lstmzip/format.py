@@ -21,18 +21,22 @@ from typing import BinaryIO, Optional
 from .errors import LstmzipError
 
 MAGIC = b"\x89LSTMZ\r\n"       # non-ASCII first byte, CR LF: catches text-mode mangling
-VERSION = 1
+VERSION = 2                      # 2 added the cm block method; version 1 files still decode
+READ_VERSIONS = (1, 2)
 SUFFIX = ".lstmz"
 
 FLAG_SIZE_KNOWN = 0x01           # header's `size` is the original length (else streamed input)
 UNKNOWN_SIZE = (1 << 64) - 1
 
-STORED, ZSTD, LSTM = 0, 1, 2
+STORED, ZSTD, LSTM, CM = 0, 1, 2, 3
 END = 0xFF
-METHOD_NAMES = {STORED: "stored", ZSTD: "zstd", LSTM: "lstm"}
+METHOD_NAMES = {STORED: "stored", ZSTD: "zstd", LSTM: "lstm", CM: "cm"}
+MODEL_METHODS = (LSTM, CM)       # methods that run the engine over streams
 
 MAX_BLOCK_SIZE = 64 << 20        # hard cap: a forged header cannot make us allocate more
-MAX_STREAMS = 65535
+MAX_STREAMS = 65535              # what the field can hold...
+MAX_MODEL_STREAMS = 4096         # ...and what a decoder of this version accepts for lstm/cm blocks
+                                 # (memory grows with streams: ~16 KB each for a 2x256 model)
 MAX_NAME = 64
 
 _HEAD = struct.Struct("<8sBBHIQ32sB")       # up to name_len
@@ -48,12 +52,13 @@ class Header:
     size: Optional[int]      # original length, None when unknown (streamed input)
     model_sha256: bytes      # 32 bytes: identity of the model file
     model_name: str          # for messages: which model the file needs
+    version: int = VERSION   # format version the file was written with (see READ_VERSIONS)
 
     def pack(self) -> bytes:
         name = self.model_name.encode("utf-8")[:MAX_NAME]
         flags = FLAG_SIZE_KNOWN if self.size is not None else 0
         size = self.size if self.size is not None else UNKNOWN_SIZE
-        head = _HEAD.pack(MAGIC, VERSION, flags, self.streams, self.block_size, size,
+        head = _HEAD.pack(MAGIC, self.version, flags, self.streams, self.block_size, size,
                           self.model_sha256, len(name)) + name
         return head + _CRC.pack(zlib.crc32(head))
 
@@ -101,7 +106,7 @@ def read_header(src: BinaryIO) -> Header:
     if len(first) < _HEAD.size:
         raise LstmzipError("truncated file (ends inside the header)")
     magic, version, flags, streams, block_size, size, sha, name_len = _HEAD.unpack(first)
-    if version != VERSION:
+    if version not in READ_VERSIONS:
         # A newer file announces its version; a damaged version byte also fails our CRC.
         name = src.read(min(name_len, MAX_NAME))
         intact = zlib.crc32(first + name) == _CRC.unpack(src.read(4).rjust(4, b"\0"))[0]
@@ -115,7 +120,7 @@ def read_header(src: BinaryIO) -> Header:
         raise LstmzipError(f"unsupported header flags {flags:#x}")
     if not 1 <= block_size <= MAX_BLOCK_SIZE:
         raise LstmzipError(f"corrupted header (block size {block_size} out of range)")
-    return Header(streams=streams, block_size=block_size,
+    return Header(version=version, streams=streams, block_size=block_size,
                   size=size if flags & FLAG_SIZE_KNOWN else None,
                   model_sha256=sha, model_name=name.decode("utf-8", "replace"))
 
@@ -142,6 +147,10 @@ def read_block_header(src: BinaryIO, header: Header, index: int):
         raise LstmzipError(f"corrupted {where} (stored length mismatch)")
     if method != STORED and payload_len > raw_len:    # we never write a payload larger than stored
         raise LstmzipError(f"corrupted {where} (payload larger than its data)")
-    if method == LSTM and not 1 <= streams <= raw_len:
+    if method == CM and header.version < 2:
+        raise LstmzipError(f"corrupted {where} (method cm in a version {header.version} file)")
+    if method in MODEL_METHODS and not 1 <= streams <= raw_len:
         raise LstmzipError(f"corrupted {where} (stream count {streams})")
+    if method in MODEL_METHODS and streams > MAX_MODEL_STREAMS:
+        raise LstmzipError(f"{where} claims {streams} streams; this lstmzip decodes at most {MAX_MODEL_STREAMS}")
     return BlockHeader(method, raw_len, payload_len, streams, raw_crc)

@@ -58,6 +58,11 @@ _PACKAGE = Path(__file__).resolve().parent
 MODELS_DIR = _PACKAGE / "models" if (_PACKAGE / "models").is_dir() else _PACKAGE.parent / "models"
 DEFAULT_MODEL = "default"
 MAX_MODEL_BYTES = 256 << 20    # refuse absurd files before reading them
+MAX_UNPACKED_BYTES = 256 << 20  # all arrays of a model together, uncompressed
+MAX_CONFIG_BYTES = 1 << 20     # config_json, uncompressed
+NPY_HEADER_MAX = 4096          # room for an .npy member's own header
+INT32_MAX = (1 << 31) - 1
+_INT_FIELDS = ("embed", "layers", "hidden", "out_shift", "gate_bits", "logit_bits", "vocab")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +116,11 @@ def quantize(w: np.ndarray, shift: int) -> np.ndarray:
     return np.clip(np.round(np.asarray(w, np.float64) * 2.0 ** shift), -127, 127).astype(np.int8)
 
 
+def column_margins(w: np.ndarray) -> np.ndarray:
+    """128 * sum_k |W[k, j]| for every column j (int64): how far a GEMM output can move."""
+    return ACT_MAX * np.abs(w.astype(np.int64)).sum(axis=0)
+
+
 def exactness_margin(w: np.ndarray) -> int:
     """Largest column bound 128 * sum|W[:, j]|; must stay below 2**24."""
     return int(ACT_MAX * np.abs(w.astype(np.int64)).sum(axis=0).max(initial=0))
@@ -143,7 +153,22 @@ class Model:
 
     # ---- validation -----------------------------------------------------------------
     def validate(self) -> None:
-        """Raise LstmzipError unless shapes, dtypes, shifts and the exactness bound hold."""
+        """Raise LstmzipError unless types, shapes, dtypes, shifts and every engine bound hold.
+
+        Besides the GEMM exactness bound this proves that no intermediate of
+        ``engine.NumpyEngine._rows`` / ``_frequencies`` (and the TF engine, the same
+        arithmetic) leaves int32 or indexes outside a table, whatever the input bytes:
+        with ``|h| <= 128`` and ``m_j = 128 * sum_k |W[k, j]|``,
+
+        * layer-1 accumulators ``|in_table[b, j] + b_1[j]| + m_j <= 2**31 - 1`` for every byte b;
+        * layer-l accumulators ``|b_l[j]| + m_j <= 2**31 - 1``;
+        * logits ``z_j`` lie in ``[b_out[j] - m_j, b_out[j] + m_j]``, and the largest minus the
+          smallest of those bounds (``max z - z``) is at most ``2**31 - 1``;
+        * every gate-table entry is in [-255, 256], so ``f*c + i*g`` stays below 2**24 and
+          ``|h| <= 128``; the shifts are in 0..31; ``exp_table[0] >= 1`` keeps the softmax
+          denominator positive.
+        """
+        _check_config(self.config)
         c = self.config
         h, l = c.hidden, c.layers
 
@@ -151,9 +176,8 @@ class Model:
             if not cond:
                 raise LstmzipError(f"invalid model {c.name!r}: {what}")
 
-        need(c.vocab == 256, "vocab must be 256")
-        need(1 <= l <= 16 and 1 <= h <= 4096, "layers/hidden out of range")
-        need(0 <= c.gate_bits <= 8 and 0 <= c.logit_bits <= 10, "gate_bits/logit_bits out of range")
+        arrays = [self.in_table, self.w_out, self.b_out, self.gate_table, self.exp_table, *self.weights, *self.biases]
+        need(all(isinstance(a, np.ndarray) for a in arrays), "arrays must be numpy arrays")
         need(len(self.weights) == l == len(self.biases) == len(c.weight_shifts), "layer count mismatch")
         need(self.in_table.shape == (256, 4 * h) and self.in_table.dtype == np.int32, "in_table shape/dtype")
         for i, (w, b, ws) in enumerate(zip(self.weights, self.biases, c.weight_shifts)):
@@ -171,10 +195,18 @@ class Model:
              "gate_table shape/range")
         need(self.exp_table.shape == (c.exp_size,) and self.exp_table.dtype == np.int32
              and int(self.exp_table.min()) >= 0 and int(self.exp_table.max()) <= 65536, "exp_table shape/range")
-        # Accumulators must fit int32 after the table/bias adds (engine converts GEMM output to int32).
-        big = max([int(np.abs(self.in_table).max(initial=0))] + [int(np.abs(b).max(initial=0)) for b in self.biases]
-                  + [int(np.abs(self.b_out).max(initial=0))])
-        need(big < (1 << 30), "bias/table magnitude")
+        need(int(self.exp_table[0]) >= 1, "exp_table[0] must be at least 1")
+        # Every int32 intermediate of the engine, bounded column by column in int64.
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            margin = column_margins(w)
+            add = np.abs(self.in_table.astype(np.int64) + b).max(axis=0) if i == 0 else np.abs(b.astype(np.int64))
+            need(int((add + margin).max(initial=0)) <= INT32_MAX,
+                 f"layer {i + 1} accumulators can overflow int32 (bias/table magnitude)")
+        margin = column_margins(self.w_out)
+        hi = int((self.b_out.astype(np.int64) + margin).max())
+        lo = int((self.b_out.astype(np.int64) - margin).min())
+        need(hi <= INT32_MAX and lo >= -INT32_MAX - 1 and hi - lo <= INT32_MAX,
+             "output logits can overflow int32 (b_out magnitude)")
 
     # ---- file I/O ---------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -212,17 +244,47 @@ class Model:
 
     @classmethod
     def from_bytes(cls, data: bytes, path: Optional[Path] = None) -> "Model":
+        """Parse and validate a model file held in bytes; any defect is one LstmzipError.
+
+        A model file is untrusted input: the zip must hold exactly the expected members,
+        each member's declared (uncompressed) size is checked against what the config
+        allows before it is read, and nothing is read past that size.
+        """
         label = str(path) if path else "model"
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            cfg = json.loads(bytes(arrays["config_json"]).decode())
-            if cfg.get("format") != FORMAT_NAME:
-                raise ValueError("not an lstmzip model")
-            if cfg.get("version") != FORMAT_VERSION:
-                raise ValueError(f"unsupported model format version {cfg.get('version')}")
-            fields = {f.name for f in dataclasses.fields(ModelConfig)}
-            config = ModelConfig(**{k: v for k, v in cfg.items() if k in fields})
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                infos = zf.infolist()
+                names = [i.filename for i in infos]
+                if len(set(names)) != len(names):
+                    raise ValueError("duplicate members")
+                members = {i.filename: i for i in infos}
+                if "config_json.npy" not in members:
+                    raise ValueError("no config_json member")
+                raw = _read_npy(zf, members["config_json.npy"], np.dtype(np.uint8), None, MAX_CONFIG_BYTES)
+                cfg = json.loads(raw.tobytes().decode("utf-8"))
+                if not isinstance(cfg, dict) or cfg.get("format") != FORMAT_NAME:
+                    raise ValueError("not an lstmzip model")
+                if cfg.get("version") != FORMAT_VERSION:
+                    raise ValueError(f"unsupported model format version {cfg.get('version')!r}")
+                fields = {f.name for f in dataclasses.fields(ModelConfig)}
+                missing = sorted(f.name for f in dataclasses.fields(ModelConfig)
+                                 if f.name not in cfg and f.default is dataclasses.MISSING
+                                 and f.default_factory is dataclasses.MISSING)
+                if missing:
+                    raise ValueError(f"config lacks {', '.join(missing)}")
+                config = ModelConfig(**{k: v for k, v in cfg.items() if k in fields})
+                _check_config(config, label)
+                expected = member_layout(config)
+                if set(members) != {k + ".npy" for k in expected}:
+                    extra = sorted(set(members) - {k + ".npy" for k in expected})
+                    lost = sorted({k + ".npy" for k in expected} - set(members))
+                    raise ValueError("unexpected members " + ", ".join(extra) if extra
+                                     else "missing members " + ", ".join(lost))
+                need = sum(int(np.prod(shape)) * dtype.itemsize for dtype, shape in expected.values() if shape)
+                if need > MAX_UNPACKED_BYTES:
+                    raise ValueError(f"{need} bytes of arrays, more than the {MAX_UNPACKED_BYTES} allowed")
+                arrays = {k: _read_npy(zf, members[k + ".npy"], dtype, shape)
+                          for k, (dtype, shape) in expected.items() if k != "config_json"}
             n = config.layers
             model = cls(
                 config=config, in_table=arrays["in_table"],
@@ -233,8 +295,8 @@ class Model:
             )
         except LstmzipError:
             raise
-        except Exception as exc:  # zipfile, json, KeyError, ValueError, TypeError ...
-            raise LstmzipError(f"{label}: not a valid lstmzip model ({exc})") from None
+        except Exception as exc:  # zipfile, json, npy header, KeyError, ValueError, RecursionError ...
+            raise LstmzipError(f"{label}: not a valid lstmzip model ({_one_line(exc)})") from None
         model.validate()
         model.sha256, model.path = hashlib.sha256(data).hexdigest(), path
         return model
@@ -243,12 +305,97 @@ class Model:
     def load(cls, path) -> "Model":
         path = Path(path)
         try:
-            if path.stat().st_size > MAX_MODEL_BYTES:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size > MAX_MODEL_BYTES:
+                    raise LstmzipError(f"{path}: model file too large")
+                data = f.read(MAX_MODEL_BYTES + 1)     # not a regular file: st_size says nothing
+            if len(data) > MAX_MODEL_BYTES:
                 raise LstmzipError(f"{path}: model file too large")
-            data = path.read_bytes()
         except OSError as exc:
+            if isinstance(exc, LstmzipError):
+                raise
             raise LstmzipError(f"{path}: cannot read model ({exc.strerror or exc})") from None
         return cls.from_bytes(data, path)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _check_config(c: ModelConfig, label: Optional[str] = None) -> None:
+    """Types and ranges of the config fields: a config from JSON is untrusted."""
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            raise LstmzipError(f"{label}: invalid model config: {what}" if label
+                               else f"invalid model {c.name!r}: {what}")
+
+    def is_int(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    need(isinstance(c.name, str), f"name must be a string, not {type(c.name).__name__}")
+    for field in _INT_FIELDS:
+        value = getattr(c, field)
+        need(is_int(value), f"{field} must be an integer, not {type(value).__name__}")
+    need(isinstance(c.weight_shifts, (list, tuple)) and all(is_int(v) for v in c.weight_shifts),
+         "weight_shifts must be a list of integers")
+    need(isinstance(c.meta, dict), "meta must be an object")
+    need(c.vocab == 256, "vocab must be 256")
+    need(1 <= c.layers <= 16 and 1 <= c.hidden <= 4096, "layers/hidden out of range")
+    need(0 <= c.gate_bits <= 8 and 0 <= c.logit_bits <= 10, "gate_bits/logit_bits out of range")
+    need(len(c.weight_shifts) == c.layers, "layer count mismatch")
+    need(all(v + 7 - c.gate_bits >= 0 and v <= 24 for v in c.weight_shifts), "weight shift out of range")
+    need(c.out_shift + 7 - c.logit_bits >= 0 and c.out_shift <= 24, "output shift out of range")
+
+
+def member_layout(c: ModelConfig) -> Dict[str, tuple]:
+    """Member name (without .npy) -> (dtype, shape) that a model with config c must have."""
+    h = c.hidden
+    i8, i32 = np.dtype(np.int8), np.dtype(np.int32)
+    layout = {"config_json": (np.dtype(np.uint8), None), "in_table": (i32, (256, 4 * h)),
+              "w_out": (i8, (h, 256)), "b_out": (i32, (256,)),
+              "gate_table": (i32, (2 * (2 * c.gate_range + 1),)), "exp_table": (i32, (c.exp_size,))}
+    for i in range(1, c.layers + 1):
+        layout[f"w{i}"] = (i8, (h if i == 1 else 2 * h, 4 * h))
+        layout[f"b{i}"] = (i32, (4 * h,))
+    return layout
+
+
+def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: np.dtype, shape, max_len: int = 0) -> np.ndarray:
+    """One .npy member, refused unless its declared size, dtype and shape are exactly expected.
+
+    ``shape`` None means 1-D of at most ``max_len`` items. Nothing past the declared size
+    (itself bounded) is ever decompressed.
+    """
+    name = info.filename
+    want = int(np.prod(shape)) * dtype.itemsize if shape is not None else max_len * dtype.itemsize
+    limit = want + NPY_HEADER_MAX
+    if info.file_size > limit:
+        raise ValueError(f"member {name} declares {info.file_size} bytes, more than the {limit} it may hold")
+    with zf.open(info) as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"member {name} is larger than declared")
+    buf = io.BytesIO(raw)
+    version = np.lib.format.read_magic(buf)
+    if version == (1, 0):
+        got_shape, fortran, got_dtype = np.lib.format.read_array_header_1_0(buf)
+    elif version == (2, 0):
+        got_shape, fortran, got_dtype = np.lib.format.read_array_header_2_0(buf)
+    else:
+        raise ValueError(f"member {name}: unsupported .npy version {version}")
+    if got_dtype != dtype:
+        raise ValueError(f"member {name}: dtype {got_dtype}, expected {dtype}")
+    if shape is None:
+        if len(got_shape) != 1 or got_shape[0] > max_len:
+            raise ValueError(f"member {name}: shape {got_shape}, expected at most {max_len} items")
+    elif tuple(got_shape) != tuple(shape):
+        raise ValueError(f"member {name}: shape {got_shape}, expected {tuple(shape)}")
+    body = raw[buf.tell():]
+    count = int(np.prod(got_shape))
+    if len(body) != count * dtype.itemsize:
+        raise ValueError(f"member {name}: {len(body)} data bytes, expected {count * dtype.itemsize}")
+    return np.frombuffer(body, dtype).reshape(got_shape, order="F" if fortran else "C").copy()
 
 
 def available_models() -> List[str]:

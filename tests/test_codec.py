@@ -142,3 +142,17 @@ def test_corpus_round_trip(corpus_codec, path):
     blob = comp.compress(data)
     assert dec.decompress(blob) == data
     assert len(blob) <= len(zstandard.ZstdCompressor(level=19).compress(data)) + 200
+
+
+@needs_corpora
+@pytest.mark.slow
+@pytest.mark.parametrize("level,name", [(1, "calgary/paper2"), (2, "calgary/obj2"), (3, "canterbury/kennedy.xls"),
+                                        (4, "calgary/progc"), (5, "calgary/geo"), (7, "calgary/bib"),
+                                        (8, "canterbury/cp.html"), (9, "calgary/news")])
+def test_every_level_round_trips_a_corpus_file(corpus_codec, level, name):
+    """The default level runs over every corpus file above; each other level on 96 KB of one."""
+    data = CORPORA.joinpath(*name.split("/")).read_bytes()[: 96 << 10]
+    comp = Compressor(corpus_codec[0].model, level=level)
+    blob = comp.compress(data)
+    assert corpus_codec[1].decompress(blob) == data
+    assert len(blob) <= len(zstandard.ZstdCompressor(level=19).compress(data)) + 200

@@ -142,11 +142,12 @@ def test_integer_tables_identical_across_kernels_threads_and_tf(wide_model, prob
     assert len(digests) == 1
 
 
-def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_model, probe_text):
+@pytest.mark.parametrize("method", ["lstm", "cm"])
+def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_model, probe_text, method):
     data = probe_text.read_bytes() * 2
     packed = tmp_path / "x.lstmz"
-    blob = Compressor(wide_model, methods=("lstm",), streams=16).compress(data)
-    assert block_methods(blob) == ["lstm"]
+    blob = Compressor(wide_model, methods=(method,), streams=16, level=4).compress(data)
+    assert block_methods(blob) == [method]
     packed.write_bytes(blob)
     want = hashlib.sha256(data).hexdigest()
     for env in _environments():
@@ -162,3 +163,20 @@ def test_threads_split_streams_without_changing_a_bit(tiny_model):
     with three.parallel():
         many = _engine_run(three, data, 100)
     assert all(np.array_equal(a, b) for a, b in zip(one, many))
+
+
+@pytest.mark.parametrize("layers,hidden,streams", [(1, 16, 1), (2, 32, 7), (3, 24, 70)])
+def test_fused_kernels_equal_the_numpy_reference(layers, hidden, streams):
+    """engine_kernels.py (numba) against the plain numpy passes, on random inputs."""
+    m = random_model(layers=layers, hidden=hidden, seed=layers, name="f")
+    fused, plain = NumpyEngine(m, threads=2), NumpyEngine(m, threads=1, fused=False)
+    sa, sb = fused.initial_state(streams), plain.initial_state(streams)
+    rng = np.random.default_rng(streams)
+    prev = np.zeros(streams, np.int64)
+    for _ in range(80):
+        with fused.parallel():
+            a = fused.step(prev, sa)
+        b = plain.step(prev, sb)
+        assert np.array_equal(a, b)
+        assert all(np.array_equal(x, y) for x, y in zip(sa.xs + sa.cs, sb.xs + sb.cs))
+        prev = rng.integers(0, 256, streams)

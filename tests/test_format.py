@@ -90,8 +90,8 @@ def _reheader(blob: bytes, **changes) -> bytes:
 
 def test_unknown_format_version(model, small_file):
     _, blob = small_file
-    with pytest.raises(LstmzipError, match="unsupported format version 2"):
-        Decompressor(model).decompress(_reheader(blob, version=2))
+    with pytest.raises(LstmzipError, match="unsupported format version 3"):
+        Decompressor(model).decompress(_reheader(blob, version=3))
 
 
 def test_forged_huge_size_allocates_nothing(model, small_file):

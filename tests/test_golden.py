@@ -14,7 +14,7 @@ PAIRS = sorted(p for p in GOLDEN.glob("*.lstmz"))
 
 
 def _original(path: Path) -> bytes:
-    stem = path.stem.replace("-auto", "")
+    stem = path.stem.split("-")[0]                 # prose-auto.lstmz, prose-cm.lstmz -> prose.bin
     return (GOLDEN / f"{stem}.bin").read_bytes()
 
 
@@ -25,7 +25,7 @@ def test_golden_file_decodes(golden_model, path):
 
 def test_golden_set_covers_every_method():
     methods = {m for p in PAIRS for m in block_methods(p.read_bytes())}
-    assert methods == {"lstm", "zstd", "stored"}
+    assert methods == {"lstm", "zstd", "stored", "cm"}
 
 
 def test_golden_model_identity_is_stable(golden_model):

@@ -36,6 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="device of the tf backend; gpu fails clearly without one [Default: auto]")
     p.add_argument("--streams", type=int, default=0, metavar="S", help="streams per block [Default: auto]")
+    p.add_argument("-l", "--level", dest="levels", action="append", type=int, choices=range(1, 10), metavar="N",
+                   help="compression level 1-9, repeatable (one row per level) [Default: 6]")
     p.add_argument("--baselines", default=",".join(BASELINES), metavar="LIST",
                    help=f"comma-separated, or 'none' [Default: {','.join(BASELINES)}]")
     p.add_argument("--quick", action="store_true", help="a few files cut to 24 KiB each (about a minute)")
@@ -85,7 +87,8 @@ def run(args) -> int:
         if not inputs:
             return _fail("no input files")
         report = run_bench(inputs, models=models, backends=backends, device=args.device,
-                           streams=args.streams, baselines=baselines, log=log)
+                           streams=args.streams, baselines=baselines, log=log,
+                           levels=list(dict.fromkeys(args.levels or [6])))
     except LstmzipError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .. import format as fmt
-from ..codec import Compressor, Decompressor, choose_streams
+from ..codec import DEFAULT_LEVEL, Compressor, Decompressor
 from ..errors import LstmzipError
 from ..model import Model, random_model, resolve
 from . import baselines as bl
@@ -103,14 +103,16 @@ def is_trained(model: Model) -> bool:
 
 
 class LstmzipCodec:
-    """Compressor + Decompressor for one (model, backend, device), built once (model load untimed)."""
+    """Compressor + Decompressor for one (model, backend, device, level), built once (model load untimed)."""
 
-    def __init__(self, model: Model, backend: str = "numpy", device: str = "auto", streams: int = 0):
+    def __init__(self, model: Model, backend: str = "numpy", device: str = "auto", streams: int = 0,
+                 level: int = DEFAULT_LEVEL):
         if backend == "numpy" and device == "gpu":
             raise LstmzipError("--device gpu needs --backend tf (the numpy engine runs on the CPU)")
         self.model, self.backend, self.device, self.streams = model, backend, device, streams
+        self.level = level
         try:
-            self.compressor = Compressor(model, streams=streams, backend=backend, device=device)
+            self.compressor = Compressor(model, streams=streams, backend=backend, device=device, level=level)
         except LstmzipError as exc:
             if backend == "tf" and device == "gpu":
                 why = str(exc).replace("--device gpu: ", "")
@@ -121,7 +123,7 @@ class LstmzipCodec:
         self.decompressor = Decompressor(model, backend=backend, device=device)
         where = "cpu" if backend == "numpy" else getattr(self.compressor.engine, "device", device)
         self.where = where.lower().replace("/", "").replace(":0", "")
-        self.name = f"lstmzip[{model.name}/{backend}{'-' + self.where if backend == 'tf' else ''}]"
+        self.name = f"lstmzip-{level}[{model.name}/{backend}{'-' + self.where if backend == 'tf' else ''}]"
         self.roofline = Roofline(model, backend, device)
         if backend == "tf":                                      # trace the tf.function outside the timings
             self.decompressor.decompress(self.compressor.compress(b"warm up the engine"))
@@ -136,9 +138,9 @@ class LstmzipCodec:
         return out
 
     def roofline_seconds(self, blocks: List[tuple]) -> Dict[str, float]:
-        """GEMM-only time: compression runs the engine on every block; decompression on lstm blocks."""
-        enc = sum(self.roofline.seconds_for(n, choose_streams(n, self.streams)) for _, n, _ in blocks)
-        dec = sum(self.roofline.seconds_for(n, s) for m, n, s in blocks if m == "lstm")
+        """GEMM-only time of the engine on the blocks coded by a model method (lstm or cm), both ways.
+        (Compression may also have run the model on blocks that zstd then won: not counted.)"""
+        enc = dec = sum(self.roofline.seconds_for(n, s) for m, n, s in blocks if m in ("lstm", "cm"))
         return {"compress": enc, "decompress": dec}
 
 
@@ -173,7 +175,7 @@ def bench_lstmzip(codec: LstmzipCodec, inp: Input, reference: Optional[bytes]) -
     """(row, blob) for one lstmzip configuration on one input."""
     blob, fields = measure_codec(inp, codec.compressor.compress, codec.decompressor.decompress)
     blocks = codec.block_info(blob)
-    used = {choose_streams(n, codec.streams) for _, n, _ in blocks} | {s for m, _, s in blocks if m == "lstm"}
+    used = {s for m, _, s in blocks if m in ("lstm", "cm")}
     for streams in used:
         codec.roofline.seconds_per_step(streams, refresh=True)  # re-timed beside every file; best kept
     methods: Dict[str, int] = {}
@@ -181,8 +183,8 @@ def bench_lstmzip(codec: LstmzipCodec, inp: Input, reference: Optional[bytes]) -
         methods[m] = methods.get(m, 0) + 1
     row = {"codec": codec.name, "kind": "lstmzip", **fields, "model": codec.model.name,
            "model_sha256": codec.model.sha256, "trained": is_trained(codec.model), "backend": codec.backend,
-           "device": codec.where, "blocks": methods, "block_layout": blocks,
-           "lstm_bytes": sum(n for m, n, _ in blocks if m == "lstm")}
+           "device": codec.where, "level": codec.level, "blocks": methods, "block_layout": blocks,
+           "lstm_bytes": sum(n for m, n, _ in blocks if m in ("lstm", "cm"))}
     add_roofline(row, codec)
     if reference is not None:
         row["identical_to_numpy_cpu"] = blob == reference
@@ -240,7 +242,7 @@ def totals(rows: List[Dict[str, Any]], codecs: List[str]) -> List[Dict[str, Any]
 
 def run_bench(inputs: List[Input], models: Sequence = (STANDIN,), backends: Sequence[str] = ("numpy",),
               device: str = "auto", streams: int = 0, baselines: Sequence[str] = bl.NAMES,
-              outputs: Optional[Dict[tuple, bytes]] = None,
+              outputs: Optional[Dict[tuple, bytes]] = None, levels: Sequence[int] = (DEFAULT_LEVEL,),
               log: Callable[[str], None] = lambda msg: None) -> Dict[str, Any]:
     """Benchmark every input; returns the JSON-ready report. Blobs go into `outputs` if given,
     keyed (file, codec), so callers can check every reported size against the real output."""
@@ -250,10 +252,11 @@ def run_bench(inputs: List[Input], models: Sequence = (STANDIN,), backends: Sequ
     load_start = load_average()
     machine = machine_info()
     loaded = [m if isinstance(m, Model) else load_model(m) for m in models]
-    targets = [LstmzipCodec(m, b, device if b == "tf" else "auto", streams) for m in loaded for b in backends]
-    references = {m.sha256: None for m in loaded}
+    targets = [LstmzipCodec(m, b, device if b == "tf" else "auto", streams, lv)
+               for m in loaded for lv in levels for b in backends]
+    references = {(m.sha256, lv): None for m in loaded for lv in levels}
     need_reference = "tf" in backends
-    numpy_cpu = {m.sha256: LstmzipCodec(m, "numpy", "auto", streams) for m in loaded} \
+    numpy_cpu = {(m.sha256, lv): LstmzipCodec(m, "numpy", "auto", streams, lv) for m in loaded for lv in levels} \
         if need_reference and "numpy" not in backends else {}
     fixed = bl.fixed_codecs([n for n in baselines if n != "zstd-19+dict"])
     all_data = [i.data for i in inputs]
@@ -272,17 +275,18 @@ def run_bench(inputs: List[Input], models: Sequence = (STANDIN,), backends: Sequ
 
     for k, inp in enumerate(inputs, 1):
         log(f"[{k}/{len(inputs)}] {inp.name} ({len(inp.data)} bytes)")
-        for m in loaded:                                      # numpy CPU output first: tf is checked against it
-            references[m.sha256] = None
+        for key in references:                                # numpy CPU output first: tf is checked against it
+            references[key] = None
         for t in sorted(targets, key=lambda t: t.backend != "numpy"):
             ref = None
+            key = (t.model.sha256, t.level)
             if t.backend == "tf":
-                ref = references[t.model.sha256]
+                ref = references[key]
                 if ref is None:
-                    ref = numpy_cpu[t.model.sha256].compressor.compress(inp.data)
+                    ref = numpy_cpu[key].compressor.compress(inp.data)
             row, blob = bench_lstmzip(t, inp, ref)
             if t.backend == "numpy":
-                references[t.model.sha256] = blob
+                references[key] = blob
             add(row, blob)
         for c in fixed:
             add(*bench_baseline(c, inp))
@@ -318,7 +322,7 @@ def run_bench(inputs: List[Input], models: Sequence = (STANDIN,), backends: Sequ
         "settings": {"models": [{"name": m.name, "sha256": m.sha256, "trained": is_trained(m),
                                  "layers": m.config.layers, "hidden": m.config.hidden,
                                  "flops_per_byte": m.flops_per_byte} for m in loaded],
-                     "backends": list(backends), "device": device, "streams": streams,
+                     "backends": list(backends), "device": device, "streams": streams, "levels": list(levels),
                      "baselines": list(baselines)},
         "files": [{"name": i.name, "path": i.path, "size": len(i.data), "sha256": _sha(i.data),
                    "truncated_from": i.full_size} for i in inputs],

@@ -55,7 +55,18 @@ def main() -> None:
         packed.write_bytes(forced.compress(data))
     auto_path = HERE / "golden" / "prose-auto.lstmz"
     if not auto_path.exists():
-        auto_path.write_bytes(Compressor(model_path, block_size=1000).compress(ORIGINALS["prose"]))
+        auto_path.write_bytes(Compressor(model_path, block_size=1000, level=1).compress(ORIGINALS["prose"]))
+    # format version 2: the cm method (context mixing), static and adaptive, and without the LSTM
+    version2 = {
+        "prose-cm": Compressor(model_path, methods=("cm", "stored"), level=2, block_size=1000, streams=3),
+        "prose-cm-adapt": Compressor(model_path, methods=("cm",), level=3, adapt=True, block_size=3000, streams=2),
+        "binary-cm-nolstm": Compressor(model_path, methods=("cm", "stored"), level=2, cm_models=62),
+        "prose-v2-auto": Compressor(model_path, block_size=1000),
+    }
+    for stem, comp in version2.items():
+        path = HERE / "golden" / f"{stem}.lstmz"
+        if not path.exists():
+            path.write_bytes(comp.compress(ORIGINALS[stem.split("-")[0]]))
 
 
 if __name__ == "__main__":

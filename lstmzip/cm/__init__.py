@@ -1,0 +1,155 @@
+"""Context mixing around the LSTM: models learned from the block while it is coded.
+
+The engine gives, at every step, a byte frequency table per stream; the
+``Predictor`` splits it into exact bit probabilities and mixes them with models
+that learn online from the block being coded (``kernel.py`` holds the compiled
+code; ``docs/cm.md`` the update rules)::
+
+    model      what it predicts from
+    ---------  -------------------------------------------------------------
+    lstm       the static LSTM's byte distribution, split along the bit tree
+    orders     previous byte (direct), bytes 2-3 back (sparse), last 2/3/4/6 bytes (hashed)
+    word       the current word (letters, digits, _), and it with the previous word
+    column     the byte above (same column, previous line) with the column / previous byte;
+               the bytes one and two records back (record length detected from the data)
+    match      the byte that followed the last occurrence of the last 6+ bytes
+    apm        two secondary estimators refining the mixed probability
+
+A block's parameters (``CMParams``) are stored in front of its payload, so the
+decoder rebuilds the same predictor. All S streams of a block share one
+predictor; ``code_step`` codes lane 0's byte, then lane 1's, ..., each bit
+updating every model before the next bit is predicted, and the decoder decodes
+in the very same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import LstmzipError
+
+MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm": 32}
+ALL_MODELS = 63
+PARAMS_LEN = 6                      # level, model mask, table bits, match bits, adapt window, adapt lr
+MIN_TABLE_BITS, MAX_TABLE_BITS = 16, 28
+MIN_MATCH_BITS, MAX_MATCH_BITS = 12, 24
+
+
+@dataclasses.dataclass(frozen=True)
+class CMParams:
+    level: int = 6                  # the level that chose these (informational)
+    models: int = ALL_MODELS        # MODEL_BITS switched on
+    table_bits: int = 26            # 2**bits counters shared by the context models (4 bytes each)
+    match_bits: int = 20            # 2**bits entries in the match model's hash table (4 bytes)
+    adapt_window_log2: int = 0      # LSTM output layer adapts every 2**this steps (0 = static)
+    adapt_lr_shift: int = 0         # its learning rate 2**-shift (lstmzip/adapt.py)
+
+    def pack(self) -> bytes:
+        return bytes([self.level, self.models, self.table_bits, self.match_bits,
+                      self.adapt_window_log2, self.adapt_lr_shift])
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> "CMParams":
+        if len(raw) < PARAMS_LEN:
+            raise LstmzipError("cm parameters truncated")
+        level, models, tbits, mbits, awin, alr = raw[:PARAMS_LEN]
+        if models & ~ALL_MODELS or not MIN_TABLE_BITS <= tbits <= MAX_TABLE_BITS \
+                or not MIN_MATCH_BITS <= mbits <= MAX_MATCH_BITS or not 1 <= level <= 9 \
+                or awin > 8 or alr > 16 or (awin and not models & MODEL_BITS["lstm"]):
+            raise LstmzipError("invalid cm parameters")
+        return cls(level, models, tbits, mbits, awin, alr)
+
+    @property
+    def adapt(self):
+        from ..adapt import AdaptParams
+        return AdaptParams(self.adapt_window_log2, self.adapt_lr_shift)
+
+    def memory(self, lanes: int = 256) -> int:
+        """Bytes of tables a predictor with these parameters allocates."""
+        from . import kernel as k
+        tables = (4 << self.table_bits) + (4 << self.match_bits)
+        return tables + 256 * 256 * 2 + k.N_SETS * k.N_IN * 8 + (256 + 65536) * 33 * 8 \
+            + lanes * 256 * 16
+
+    def names(self) -> str:
+        return ",".join(name for name, bit in MODEL_BITS.items() if self.models & bit) or "none"
+
+
+def models_mask(names) -> int:
+    """The mask of a list of model names (unknown names raise ValueError)."""
+    mask = 0
+    for name in names:
+        if name not in MODEL_BITS:
+            raise ValueError(f"unknown model {name!r} (choose from {', '.join(MODEL_BITS)})")
+        mask |= MODEL_BITS[name]
+    return mask
+
+
+class Predictor:
+    """All shared state of one block's context mixing: tables, mixer weights, per-lane contexts.
+
+    ``step(mode, t, lanes, freq)`` codes byte t of lanes 0..lanes-1 (see kernel.code_step);
+    the encoder passes the block in ``buf``, the decoder an empty buffer that fills as it goes.
+    """
+
+    def __init__(self, params: CMParams, starts: np.ndarray, buf: np.ndarray, stream: np.ndarray,
+                 mode: int):
+        from . import kernel as k
+        self.k = k
+        self.params = params
+        self.mode = mode
+        n_slots = 1 << params.table_bits
+        self.slots = np.zeros(n_slots, np.uint32)            # calloc: untouched pages cost no RAM
+        self.order1 = np.full((256, 256), 32768, np.uint16)
+        self.match_table = np.zeros(1 << params.match_bits, np.int32)
+        self.match_sm = np.full(64, 32768, np.int64)
+        self.weights = np.zeros((k.N_SETS, k.N_IN), np.int64)
+        if params.models & MODEL_BITS["lstm"]:
+            self.weights[:, 0] = 65536                       # start out as the LSTM alone
+        else:
+            self.weights[:, 1:k.N_CTX + 1] = 16384
+        self.final_w = np.full(k.N_MIX, 65536 // k.N_MIX, np.int64)
+        apm_row = k.SQUASH[np.clip((np.arange(33) - 16) * 128, -2047, 2047) + 2047] * 16
+        self.apm1 = np.tile(apm_row, 256).astype(np.int64)
+        self.apm2 = np.tile(apm_row, 65536).astype(np.int64)
+        self.lanes = np.zeros((len(starts), k.N_LANE), np.int64)
+        self.lanes[:, k.L_START] = starts
+        self.lanes[:, k.L_LINE] = starts
+        self.lanes[:, k.L_PLINE] = -1
+        self.rec_last = np.full((len(starts), 256), -1, np.int64)
+        self.rec_dist = np.zeros((len(starts), 256), np.int64)
+        self.buf = buf
+        self.known = np.zeros(len(buf), np.uint8)
+        self.stream = stream
+        self.cs = np.zeros(5, np.int64)
+        self.cs[k.C_X2] = 0xFFFFFFFF
+        if mode == k.DECODE:                                 # the first 4 bytes of the code
+            for i in range(4):
+                c = int(stream[i]) if i < len(stream) else 0
+                self.cs[k.C_X] = (self.cs[k.C_X] << 8) | c
+            self.cs[k.C_POS] = 4
+            self.cs[k.C_OVER] = int(len(stream) < 4)
+
+    def step(self, t: int, lanes: int, freq: np.ndarray) -> None:
+        self.k.code_step(self.mode, t, lanes, freq, self.buf, self.known, self.lanes,
+                         self.rec_last, self.rec_dist,
+                         self.slots, self.order1, self.match_table, self.match_sm,
+                         self.weights, self.final_w, self.apm1, self.apm2, self.cs, self.stream,
+                         self.params.table_bits, self.params.models)
+
+    def finish(self) -> bytes:
+        """Encoder: flush the coder (the 4 bytes of x1) and return the code."""
+        k, cs = self.k, self.cs
+        x1 = int(cs[k.C_X1])
+        for i in range(4):
+            pos = int(cs[k.C_POS])
+            if pos < len(self.stream):
+                self.stream[pos] = (x1 >> (24 - 8 * i)) & 0xFF
+            else:
+                cs[k.C_OVER] = 1
+            cs[k.C_POS] = pos + 1
+        if cs[k.C_OVER]:
+            return None
+        return self.stream[:int(cs[k.C_POS])].tobytes()

@@ -1,0 +1,87 @@
+"""The integer LSTM's elementwise work, fused and compiled (numba): the same bits as numpy.
+
+``engine.NumpyEngine`` does every GEMM with BLAS and then, per layer, about twenty numpy
+passes over (S, 4H) int32 arrays (shift, clip, offset, table lookup, cell update, ...); each
+pass costs a call overhead that dominates at small S and a trip through memory at large S.
+These two kernels do the same integer arithmetic, written out in ``engine.py``'s docstring, in
+one pass each. Every value is an exact integer (the GEMM results are integer-valued float32
+by ``Model.validate``'s bound, and every accumulator fits int32 — also proved there), so the
+results are identical bit for bit to the numpy expressions; ``tests/test_engine.py`` checks it
+against the numpy reference (``NumpyEngine(fused=False)``) and the TensorFlow backend.
+
+``nogil=True``: the engine's threads, which split the streams, run these in parallel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def lstm_cell(accf, add, add_rows, shift, r, offset, gate_table, c, p, tanh0, h_self, h_next):
+    """One layer after its GEMM, for every row (stream):
+
+        u      = clip((int(accf) + add[add_rows[row]]) >> shift, -r, r) + offset
+        i,f,g,o = gate_table[u]   (column blocks of H)
+        c      = clip((f*c + i*g) >> 8, -32767, 32767)
+        h      = (o * gate_table[clip(c >> (8-p), -r, r) + tanh0 + r]) >> 9
+
+    h goes to h_self (this layer's recurrent input) and h_next (the layer above; may be h_self).
+    """
+    n = accf.shape[0]
+    hidden = c.shape[1]
+    four = 4 * hidden
+    gates = np.empty(four, np.int32)
+    for row in range(n):
+        a = add_rows[row]
+        for col in range(four):                      # one pass over the gate block (vectorizes)
+            u = (np.int32(accf[row, col]) + add[a, col]) >> shift
+            u = min(max(u, -r), r)
+            gates[col] = gate_table[u + offset[col]]
+        for j in range(hidden):
+            cell = (gates[hidden + j] * c[row, j] + gates[j] * gates[2 * hidden + j]) >> 8
+            cell = min(max(cell, -32767), 32767)
+            c[row, j] = cell
+            t = min(max(cell >> (8 - p), -r), r)
+            hv = (gates[3 * hidden + j] * gate_table[t + tanh0 + r]) >> 9
+            h_self[row, j] = hv
+            h_next[row, j] = hv
+
+
+@njit(cache=True, nogil=True)
+def frequencies(zf, b_out, out_shift, d_max, exp_table, total_m, freq):
+    """Logits -> frequency tables: z = int(zf) + b_out; d = min((max z - z) >> out_shift, d_max);
+    e = exp_table[d]; freq = 1 + e*(M-256) // sum(e); the first maximum gets what is left of M."""
+    n, k = zf.shape
+    for row in range(n):
+        top = 0
+        ztop = int(zf[row, 0]) + b_out[0]
+        for s in range(1, k):
+            z = int(zf[row, s]) + b_out[s]
+            if z > ztop:
+                ztop = z
+                top = s
+        total = 0
+        for s in range(k):
+            d = (ztop - (int(zf[row, s]) + b_out[s])) >> out_shift
+            if d > d_max:
+                d = d_max
+            e = exp_table[d]
+            freq[row, s] = e
+            total += e
+        acc = 0
+        inv = 1.0 / total
+        for s in range(k):
+            # floor(e * (M-256) / total), exactly: a float guess within 1 of it, then integer
+            # corrections (numerator < 2**33, total < 2**25: the guess is off by far less than 1)
+            num = freq[row, s] * (total_m - 256)
+            q = np.int64(num * inv)
+            if q * total > num:
+                q -= 1
+            elif (q + 1) * total <= num:
+                q += 1
+            f = 1 + q
+            freq[row, s] = f
+            acc += f
+        freq[row, top] += total_m - acc

@@ -1,0 +1,50 @@
+"""Independent blocks coded in several processes, results in input order (``--workers N``).
+
+Every block is coded by the same deterministic function in whichever process gets it, so the
+output is byte-identical to a single-process run. At most ``2 * workers`` blocks are in flight
+(read but not yet written), which bounds memory to a few blocks per worker. Each worker builds
+its codec once (the model is sent to it once, at start) and codes with one engine thread; the
+workers themselves are the parallelism.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable, Iterable, Iterator
+
+from .errors import LstmzipError
+
+_codec = None            # this worker's Compressor or Decompressor
+
+
+def _init(factory: Callable, kwargs: dict) -> None:
+    global _codec
+    _codec = factory(**kwargs)
+
+
+def _call(method: str, args: tuple):
+    return getattr(_codec, method)(*args)
+
+
+def ordered(factory: Callable, kwargs: dict, method: str, jobs: Iterable[tuple], workers: int) -> Iterator:
+    """Yield ``factory(**kwargs).method(*job)`` for each job, in order, computed by `workers`
+    processes with at most 2 * workers jobs in flight."""
+    ctx = multiprocessing.get_context("spawn")     # no fork: the parent may hold threads (BLAS, engine)
+    window = 2 * workers
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(factory, kwargs))
+    try:
+        pending = collections.deque()
+        for job in jobs:
+            pending.append(pool.submit(_call, method, job))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool:
+        raise LstmzipError("a worker process died (out of memory, or killed); nothing was written "
+                           "as complete") from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)     # on an error: drop what has not started
