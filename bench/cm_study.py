@@ -52,6 +52,7 @@ def _save(part: str, report: dict) -> None:
 # ---- ablation ------------------------------------------------------------------------------
 
 def ablation(limit: int) -> dict:
+    started = machine()
     configs = [("all models (default -6)", dict())]
     for name, bit in MODEL_BITS.items():
         configs.append((f"without {name}", dict(cm_models=ALL_MODELS & ~bit)))
@@ -67,16 +68,23 @@ def ablation(limit: int) -> dict:
         rows.append({"config": label, "total": sum(sizes.values()), "seconds": time.time() - t0, "files": sizes})
         print(f"{label:38s} {rows[-1]['total']:9d}  {rows[-1]['seconds']:.0f} s", flush=True)
     total_in = sum(len(d) for _, d in datas)
-    report = {"machine": machine(), "limit": limit, "input_bytes": total_in, "xz_9e": xz, "rows": rows}
+    report = {"machine": started, "limit": limit, "input_bytes": total_in, "xz_9e": xz, "rows": rows}
     _save("ablation", report)
-    base = rows[0]["total"]
-    print(f"\n29 files{f', first {limit} bytes of each' if limit else ''}: {total_in} bytes; "
-          f"only the model method allowed (no zstd/stored fallback)\n")
-    print("| configuration | bytes | bits/byte | vs all models | vs xz -9e |\n|---|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['config']} | {r['total']:,} | {8 * r['total'] / total_in:.3f} | "
-              f"{100 * (r['total'] / base - 1):+.1f} % | {100 * (r['total'] / xz - 1):+.1f} % |")
+    print("\n".join(ablation_lines(report)))
     return report
+
+
+def ablation_lines(report: dict) -> list:
+    rows, total_in, xz, limit = report["rows"], report["input_bytes"], report["xz_9e"], report["limit"]
+    base = rows[0]["total"]
+    out = [f"29 Canterbury + Calgary files{f', the first {limit // 1024} KiB of each' if limit else ''}: "
+           f"{total_in:,} bytes; only the model method allowed (no zstd/stored fallback); xz -9e on the "
+           f"same bytes: {xz:,}.", "",
+           "| configuration | bytes | bits/byte | vs all models | vs xz -9e | seconds |", "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['config']} | {r['total']:,} | {8 * r['total'] / total_in:.3f} | "
+                   f"{100 * (r['total'] / base - 1):+.1f} % | {100 * (r['total'] / xz - 1):+.1f} % | {r['seconds']:.0f} |")
+    return out
 
 
 # ---- stream count --------------------------------------------------------------------------
@@ -84,8 +92,7 @@ def ablation(limit: int) -> dict:
 def streams() -> dict:
     inputs = [("enwik6[:512K]", (CORPORA / "enwik" / "enwik6").read_bytes()[:512 << 10]),
               ("book1[:512K]", (CORPORA / "calgary" / "book1").read_bytes()[:512 << 10])]
-    rows = []
-    c = None
+    rows, started = [], machine()
     for s in (8, 16, 32, 64, 128, 256):
         c = Compressor(methods=("cm",), streams=s)
         for name, data in inputs:
@@ -95,12 +102,17 @@ def streams() -> dict:
             rows.append({"input": name, "streams": s, "size": n, "bpb": 8 * n / len(data),
                          "kbps": len(data) / dt / 1e3})
             print(f"{name:14s} S={s:3d}  {8 * n / len(data):.3f} bpb  {len(data) / dt / 1e3:5.1f} KB/s", flush=True)
-    report = {"machine": machine(), "rows": rows}
+    report = {"machine": started, "rows": rows}
     _save("streams", report)
-    print("\n| input | streams | bits/byte | compress KB/s |\n|---|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['input']} | {r['streams']} | {r['bpb']:.3f} | {r['kbps']:.1f} |")
+    print("\n".join(streams_lines(report)))
     return report
+
+
+def streams_lines(report: dict) -> list:
+    out = ["| input | streams | bits/byte | compress KB/s |", "|---|---:|---:|---:|"]
+    for r in report["rows"]:
+        out.append(f"| {r['input']} | {r['streams']} | {r['bpb']:.3f} | {r['kbps']:.1f} |")
+    return out
 
 
 # ---- levels: speed and peak memory in a fresh process each --------------------------------
@@ -130,7 +142,7 @@ print(td, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 def levels() -> dict:
     path = CORPORA / "enwik" / "enwik6"
     n = path.stat().st_size
-    rows = []
+    rows, started = [], machine()
     env = dict(os.environ, PYTHONPATH=str(REPO))
     for level in LEVELS:
         out = subprocess.run([sys.executable, "-c", _CHILD, str(path), str(level)], env=env,
@@ -149,17 +161,41 @@ def levels() -> dict:
     out = subprocess.run([sys.executable, "-c", _CHILD_D, str(tmp)], env=env, capture_output=True,
                          text=True, check=True).stdout.split()
     tmp.unlink()
-    report = {"machine": machine(), "input": "enwik6", "bytes": n, "rows": rows,
+    report = {"machine": started, "input": "enwik6", "bytes": n, "rows": rows,
               "default_decompress_only": {"seconds": float(out[0]), "peak_rss_mb": int(out[1]) / 1024}}
     _save("levels", report)
-    print("\n| level | bits/byte | compress KB/s | decompress KB/s | decompress/compress time | "
-          "peak RSS (compress) | table budget |\n|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| -{r['level']} | {r['bpb']:.3f} | {r['compress_kbps']:.1f} | {r['decompress_kbps']:.1f} | "
-              f"{r['dec_over_comp']:.2f}x | {r['compress_peak_rss_mb']:.0f} MB | {r['table_budget_mb']:.0f} MB |")
-    d = report["default_decompress_only"]
-    print(f"\nDefault level, decompression alone: {d['seconds']:.1f} s, peak RSS {d['peak_rss_mb']:.0f} MB")
+    print("\n".join(levels_lines(report)))
     return report
+
+
+def levels_lines(report: dict) -> list:
+    out = [f"Input: {report['input']} ({report['bytes']:,} bytes), each level in a fresh process "
+           "(compress, then decompress in the same process; peak RSS of the compressing process).", "",
+           "| level | bits/byte | compress KB/s | decompress KB/s | decompress/compress time | "
+           "peak RSS (compress) | table budget |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        out.append(f"| -{r['level']} | {r['bpb']:.3f} | {r['compress_kbps']:.1f} | {r['decompress_kbps']:.1f} | "
+                   f"{r['dec_over_comp']:.2f}x | {r['compress_peak_rss_mb']:.0f} MB | {r['table_budget_mb']:.0f} MB |")
+    d = report["default_decompress_only"]
+    out += ["", f"Default level, decompression alone in its own process: {d['seconds']:.1f} s, "
+                f"peak RSS {d['peak_rss_mb']:.0f} MB."]
+    return out
+
+
+def markdown_sections() -> list:
+    """The study's sections for bench/RESULTS.md, from whatever cm_*.json exist."""
+    out = []
+    parts = (("ablation", "Ablation: each model removed in turn", ablation_lines),
+             ("streams", "Ratio against the stream count", streams_lines),
+             ("levels", "Speed and memory per level", levels_lines))
+    for part, title, fn in parts:
+        path = RESULTS / f"cm_{part}.json"
+        if path.is_file():
+            rep = json.loads(path.read_text())
+            m = rep["machine"]
+            out += [f"### {title}", "", f"`python bench/cm_study.py {part}` — {m['cpu']}, {m['cores']} cores, "
+                    f"{m['date']}, load average {m['load_start']} → {m.get('load_end')}.", ""] + fn(rep) + [""]
+    return out
 
 
 def main() -> None:

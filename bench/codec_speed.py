@@ -507,6 +507,10 @@ def render(results: dict, bench: dict = None) -> str:
         out += rep.header_lines(bench) + ["", "### Totals", ""] + rep.totals_table(bench) + [
             "", "### Bits per byte by file", ""] + rep.per_file_table(bench) + [
             "", "### How it was measured", ""] + [f"- {n}" for n in bench["notes"]] + [""]
+    from cm_study import markdown_sections       # bench/cm_study.py: the context-mixing study
+    cm = markdown_sections()
+    if cm:
+        out += ["## 5. Context mixing (levels 2–9): ablation, streams, levels", ""] + cm
     return "\n".join(out)
 
 

@@ -41,7 +41,7 @@ DEFAULT_BLOCK_SIZE = 1 << 20      # bytes per block at level 1: bounds memory, l
 MIN_STREAM_LEN = 4096             # auto stream count: at least this many bytes per stream...
 AUTO_MAX_STREAMS = 256            # ...and at most this many streams per block
 MAX_USER_STREAMS = 1024           # --streams: beyond this the engine state costs more than it gains
-CM_MIN_STREAM_LEN = 4096          # cm blocks: streams of at least 4 KiB (measured, 512 KB inputs:
+CM_MIN_STREAM_LEN = 8192          # cm blocks: streams of at least 8 KiB (measured, 512 KB inputs:
                                   # 8 -> 256 streams costs 2.0 % on enwik6, 0.5 % on book1)...
 CM_SMALL_STEPS, CM_SMALL_MAX = 640, 16    # ...but small inputs take at most 640 steps (up to 16 streams:
                                           # 10 KB in under 2 s; 3 -> 12 streams costs 0.4-2.5 % there)

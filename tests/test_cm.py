@@ -161,7 +161,7 @@ def test_table_size_follows_the_level_and_the_block():
     assert cm_params(9, 16 << 20).table_bits == 28
     assert cm_params(6, 2 << 20).table_bits == 26
     assert cm_params(6, 1000).table_bits == 19          # no 256 MB of tables for a 1 KB block
-    assert choose_cm_streams(10_000) == 16 and choose_cm_streams(1 << 20) == 256
+    assert choose_cm_streams(10_000) == 16 and choose_cm_streams(1 << 20) == 128
     assert choose_cm_streams(600) == 1 and choose_cm_streams(16 << 20) == 256
 
 
