@@ -1,5 +1,6 @@
 """The context-mixing study: ablation, ratio against stream count, speed and memory per level.
 
+    python bench/cm_study.py files                      # the 29 files + enwik6 at -6 vs xz -9e, bzip2 -9
     python bench/cm_study.py ablation [--limit BYTES]   # each model off in turn, on the 29 files
     python bench/cm_study.py streams                    # ratio and speed against the stream count
     python bench/cm_study.py levels                     # speed and peak RSS of every level (enwik6)
@@ -84,6 +85,53 @@ def ablation_lines(report: dict) -> list:
     for r in rows:
         out.append(f"| {r['config']} | {r['total']:,} | {8 * r['total'] / total_in:.3f} | "
                    f"{100 * (r['total'] / base - 1):+.1f} % | {100 * (r['total'] / xz - 1):+.1f} % | {r['seconds']:.0f} |")
+    return out
+
+
+# ---- every benchmark file at the default level, against xz -9e and bzip2 -9 -----------------
+
+def files() -> dict:
+    import bz2
+    started = machine()
+    inputs = benchmark_files() + [CORPORA / "enwik" / "enwik6"]
+    comp, dec = Compressor(), Decompressor()
+    rows = []
+    for f in inputs:
+        data = f.read_bytes()
+        t0 = time.time()
+        blob = comp.compress(data)
+        tc = time.time() - t0
+        t0 = time.time()
+        ok = dec.decompress(blob) == data
+        td = time.time() - t0
+        rows.append({"file": f"{f.parent.name}/{f.name}", "bytes": len(data), "size": len(blob), "verified": ok,
+                     "xz_9e": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
+                     "bzip2_9": len(bz2.compress(data, 9)), "compress_s": tc, "decompress_s": td,
+                     "methods": dict(comp.stats["input_by_method"])})
+        r = rows[-1]
+        print(f"{r['file']:26s} {8 * r['size'] / len(data):.3f} xz {8 * r['xz_9e'] / len(data):.3f} "
+              f"bz2 {8 * r['bzip2_9'] / len(data):.3f}  {len(data) / tc / 1e3:.1f} KB/s  {ok}", flush=True)
+    report = {"machine": started, "rows": rows}
+    _save("files", report)
+    print("\n".join(files_lines(report)))
+    return report
+
+
+def files_lines(report: dict) -> list:
+    rows = report["rows"]
+    out = ["| file | bytes | lstmzip -6 | xz -9e | bzip2 -9 | smaller than both | compress KB/s | decompress/compress |",
+           "|---|---:|---:|---:|---:|---|---:|---:|"]
+    for r in rows:
+        n = r["bytes"]
+        out.append(f"| {r['file']} | {n:,} | {8 * r['size'] / n:.3f} | {8 * r['xz_9e'] / n:.3f} | "
+                   f"{8 * r['bzip2_9'] / n:.3f} | {'yes' if r['size'] < min(r['xz_9e'], r['bzip2_9']) else '**no**'} | "
+                   f"{n / r['compress_s'] / 1e3:.1f} | {r['decompress_s'] / r['compress_s']:.2f} |")
+    bench29 = [r for r in rows if not r["file"].startswith("enwik")]
+    tot, xz, bz = (sum(r[k] for r in bench29) for k in ("size", "xz_9e", "bzip2_9"))
+    wins = sum(r["size"] < min(r["xz_9e"], r["bzip2_9"]) for r in bench29)
+    out += ["", f"The 29 Canterbury + Calgary files: {tot:,} bytes against xz -9e {xz:,} "
+                f"({100 * (tot / xz - 1):+.1f} %) and bzip2 -9 {bz:,} ({100 * (tot / bz - 1):+.1f} %); smaller than "
+                f"both on {wins} of 29. Every round trip verified: {all(r['verified'] for r in rows)}."]
     return out
 
 
@@ -185,7 +233,8 @@ def levels_lines(report: dict) -> list:
 def markdown_sections() -> list:
     """The study's sections for bench/RESULTS.md, from whatever cm_*.json exist."""
     out = []
-    parts = (("ablation", "Ablation: each model removed in turn", ablation_lines),
+    parts = (("files", "Every benchmark file at the default level (-6, 8 KiB streams)", files_lines),
+             ("ablation", "Ablation: each model removed in turn", ablation_lines),
              ("streams", "Ratio against the stream count", streams_lines),
              ("levels", "Speed and memory per level", levels_lines))
     for part, title, fn in parts:
@@ -200,14 +249,16 @@ def markdown_sections() -> list:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=("ablation", "streams", "levels", "all"))
+    ap.add_argument("part", choices=("files", "ablation", "streams", "levels", "all"))
     ap.add_argument("--limit", type=int, default=0, help="ablation: first BYTES of each file (0 = whole files)")
     args = ap.parse_args()
     if not CORPORA.is_dir():
         sys.exit(f"cm_study: {CORPORA} not found")
-    for part in (("ablation", "streams", "levels") if args.part == "all" else (args.part,)):
+    for part in (("files", "ablation", "streams", "levels") if args.part == "all" else (args.part,)):
         print(f"\n## {part}\n", flush=True)
-        if part == "ablation":
+        if part == "files":
+            files()
+        elif part == "ablation":
             ablation(args.limit)
         elif part == "streams":
             streams()
