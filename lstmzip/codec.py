@@ -206,6 +206,7 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
     finally:
         if adapter:
             adapter.restore()
+        pred.release()
     code = pred.finish()
     if code is None:
         return None
@@ -218,6 +219,8 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
 def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None) -> bytes:
     from .cm.kernel import DECODE
     params = CMParams.unpack(payload)
+    if not params.fits(n):
+        raise LstmzipError(f"cm tables too large for a block of {n} bytes")
     at = PARAMS_LEN
     digests = []
     if params.adapt.on:
@@ -256,6 +259,7 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
     finally:
         if adapter:
             adapter.restore()
+        pred.release()          # an error's traceback keeps this frame: let the tables go now
     if checked != len(digests):
         raise LstmzipError("cm digest count mismatch")
     if pred.cs[pred.k.C_POS] != len(code):          # the decoder must end exactly where the code does
@@ -480,13 +484,16 @@ class Decompressor:
             data = _zstd_decode(payload, bh.raw_len, where)
         else:
             engine = self._engine_for(header)
+            failure = None
             try:
                 if bh.method == fmt.CM:
                     data = cm_decode(engine, payload, bh.raw_len, bh.streams, progress)
                 else:
                     data = lstm_decode(engine, payload, bh.raw_len, bh.streams, progress)
             except LstmzipError as exc:
-                raise LstmzipError(f"corrupted {where} ({exc})") from None
+                failure = str(exc)
+            if failure is not None:     # raised here, not in the except: no __context__ keeps the
+                raise LstmzipError(f"corrupted {where} ({failure})")   # decoder's frames (and tables)
         if len(data) != bh.raw_len or zlib.crc32(data) != bh.raw_crc32:
             raise LstmzipError(f"corrupted {where} (checksum mismatch)")
         return data

@@ -66,6 +66,12 @@ class CMParams:
         from ..adapt import AdaptParams
         return AdaptParams(self.adapt_window_log2, self.adapt_lr_shift)
 
+    def fits(self, block_len: int) -> bool:
+        """Tables no larger than this version's compressor picks for a block of block_len bytes
+        (a decoder refuses more: a forged header must not claim a gigabyte for 200 bytes)."""
+        return self.table_bits <= max(MIN_TABLE_BITS, (512 * block_len).bit_length()) \
+            and self.match_bits <= max(MIN_MATCH_BITS, block_len.bit_length() + 1)
+
     def memory(self, lanes: int = 256) -> int:
         """Bytes of tables a predictor with these parameters allocates."""
         from . import kernel as k
@@ -87,6 +93,23 @@ def models_mask(names) -> int:
     return mask
 
 
+def _zeroed(n: int, dtype) -> np.ndarray:
+    """A zeroed array whose pages become resident only where written: anonymous memory without
+    transparent huge pages (with them, a few thousand scattered writes make a 1 GiB table
+    nearly all resident)."""
+    size = n * np.dtype(dtype).itemsize
+    if size < (1 << 22):
+        return np.zeros(n, dtype)
+    import mmap
+    buf = mmap.mmap(-1, size)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        try:
+            buf.madvise(mmap.MADV_NOHUGEPAGE)
+        except OSError:
+            pass
+    return np.frombuffer(buf, dtype)
+
+
 class Predictor:
     """All shared state of one block's context mixing: tables, mixer weights, per-lane contexts.
 
@@ -101,9 +124,9 @@ class Predictor:
         self.params = params
         self.mode = mode
         n_slots = 1 << params.table_bits
-        self.slots = np.zeros(n_slots, np.uint32)            # calloc: untouched pages cost no RAM
+        self.slots = _zeroed(n_slots, np.uint32)             # untouched pages cost no RAM
         self.order1 = np.full((256, 256), 32768, np.uint16)
-        self.match_table = np.zeros(1 << params.match_bits, np.int32)
+        self.match_table = _zeroed(1 << params.match_bits, np.int32)
         self.match_sm = np.full(64, 32768, np.int64)
         self.weights = np.zeros((k.N_SETS, k.N_IN), np.int64)
         if params.models & MODEL_BITS["lstm"]:
@@ -138,6 +161,11 @@ class Predictor:
                          self.slots, self.order1, self.match_table, self.match_sm,
                          self.weights, self.final_w, self.apm1, self.apm2, self.cs, self.stream,
                          self.params.table_bits, self.params.models)
+
+    def release(self) -> None:
+        """Drop the tables (the object may outlive the block in a traceback)."""
+        self.slots = self.match_table = self.apm1 = self.apm2 = self.weights = None
+        self.rec_last = self.rec_dist = self.known = None
 
     def finish(self) -> bytes:
         """Encoder: flush the coder (the 4 bytes of x1) and return the code."""
