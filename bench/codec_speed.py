@@ -503,7 +503,12 @@ def render(results: dict, bench: dict = None) -> str:
     if bench:
         from lstmzip.bench import report as rep
         out += ["## 4. Corpus benchmark (`lstmzip bench`)", "",
-                "From bench/results/bench.json; plot: bench/results/bench.png.", ""]
+                "From bench/results/bench.json; plot: bench/results/bench.png. Sections 1–3 above measure the "
+                "static LSTM path (level 1) and were recorded by an earlier session on a 2-core AMD EPYC, "
+                "before the fused engine kernels; this section and section 5 were recorded on this "
+                "session's 2-core Intel Xeon. The `lstmzip-6` rows here ran with 4 KiB cm streams; the "
+                "shipped default is 8 KiB (section 5, 'Every benchmark file': 29 files 1,082,898 bytes "
+                "against 1,095,315 here), chosen after this run.", ""]
         out += rep.header_lines(bench) + ["", "### Totals", ""] + rep.totals_table(bench) + [
             "", "### Bits per byte by file", ""] + rep.per_file_table(bench) + [
             "", "### How it was measured", ""] + [f"- {n}" for n in bench["notes"]] + [""]
