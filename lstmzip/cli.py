@@ -615,12 +615,12 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
 
 
 def _levels_help() -> str:
-    from .codec import LEVELS, level_memory
+    from .codec import DEFAULT_LEVEL, LEVELS, level_memory
     rows = []
     for level, (method, _, block) in LEVELS.items():
         what = "static LSTM alone" if method == "lstm" else "LSTM + context mixing"
         rows.append(f"-{level}: {what}, {block >> 20} MiB blocks, up to {level_memory(level) / 1e6:.0f} MB"
-                    + (" [Default]" if level == 6 else "") + (", adaptive LSTM" if level == 9 else ""))
+                    + (" [Default]" if level == DEFAULT_LEVEL else "") + (", adaptive LSTM" if level == 9 else ""))
     return "-1 ... -9 choose speed against ratio and memory (decompression needs the same):  " \
         + ";  ".join(rows)
 

@@ -91,11 +91,11 @@ def level_memory(level: int) -> int:
 Progress = Optional[Callable[[int], None]]   # called with the number of input bytes just done
 
 
-def choose_streams(n: int, streams: int = 0, min_len: int = MIN_STREAM_LEN) -> int:
+def choose_streams(n: int, streams: int = 0) -> int:
     """Streams for a block of n bytes: `streams` if given (capped at n), else from n."""
     if streams:
         return max(1, min(streams, n))
-    return max(1, min(AUTO_MAX_STREAMS, n // min_len))
+    return max(1, min(AUTO_MAX_STREAMS, n // MIN_STREAM_LEN))
 
 
 def choose_cm_streams(n: int, streams: int = 0) -> int:
@@ -505,6 +505,7 @@ class Decompressor:
 
         def jobs():
             nonlocal announced
+            have_model = False
             for index, (header, bh, payload) in enumerate(self.blocks(src)):
                 if isinstance(bh, fmt.End):
                     end.append((header, bh))
@@ -513,8 +514,9 @@ class Decompressor:
                     raise LstmzipError(f"corrupted block {index} (more data than the header announced)")
                 announced += bh.raw_len
                 methods.append(bh.method)
-                if self.workers > 1 and bh.method in fmt.MODEL_METHODS:
+                if self.workers > 1 and bh.method in fmt.MODEL_METHODS and not have_model:
                     self._find_model(header)          # a missing model: one clear error, here
+                    have_model = True
                 yield header, bh, payload, index
 
         if self.workers == 1:

@@ -104,6 +104,7 @@ class NumpyEngine:
         self.exp_table64 = model.exp_table.astype(np.int64)
         self.d_max = model.config.exp_size - 1
         self.bias_rows = [b.reshape(1, -1) for b in model.biases]            # for the fused cell
+        self._zero_rows = np.zeros(1 << 16, np.int64)                       # streams never exceed 2**16
 
     def initial_state(self, streams: int) -> EngineState:
         h, n = self.hidden, len(self.kernels)
@@ -158,7 +159,7 @@ class NumpyEngine:
             return self._rows_numpy(prev, xs, cs)
         from .engine_kernels import frequencies, lstm_cell
         h, top = self.hidden, len(self.kernels) - 1
-        zero_rows = np.zeros(len(prev), np.int64)
+        zero_rows = self._zero_rows[:len(prev)]                             # bias row 0 for every stream
         for l, w in enumerate(self.kernels):
             x = xs[l]
             accf = x @ w                                                    # exact integers, float32
