@@ -269,6 +269,14 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
 
 # ---- whole files ------------------------------------------------------------------------
 
+def _process_runner(workers: int):
+    """Blocks in `workers` local processes (parallel.py), or None: this process codes them."""
+    if workers == 1:
+        return None
+    from .parallel import ProcessRunner
+    return ProcessRunner(workers)
+
+
 class Compressor:
     """Reusable compressor: loads the model and builds the engine once.
 
@@ -279,7 +287,8 @@ class Compressor:
     def __init__(self, model=None, streams: int = 0, backend: str = "numpy", device: str = "auto",
                  block_size: int = 0, zstd_level: int = ZSTD_LEVEL,
                  methods=None, threads: int = 0, level: int = DEFAULT_LEVEL,
-                 cm_models: int = ALL_MODELS, adapt: Optional[bool] = None, workers: int = 1):
+                 cm_models: int = ALL_MODELS, adapt: Optional[bool] = None, workers: int = 1,
+                 runner=None):
         if level not in LEVELS:
             raise ValueError(f"level must be in 1..9, not {level!r}")
         method, _, level_block = LEVELS[level]
@@ -303,6 +312,7 @@ class Compressor:
         self.level = level
         self.cm_models = cm_models
         self.workers = workers
+        self.runner = runner if runner is not None else _process_runner(workers)
         self.model: Model = resolve(model)
         # what a worker process needs to build an identical compressor (parallel.py)
         self._worker_kwargs = dict(model=self.model, streams=streams, backend=backend, device=device,
@@ -375,14 +385,13 @@ class Compressor:
                 sha.update(block)
                 yield block
 
-        if self.workers == 1:
+        if self.runner is None:
             for block in blocks():
                 dst.write(self.compress_block(block, progress))
         else:
-            from .parallel import ordered
             jobs = ((block,) for block in blocks())
-            for coded, n, stats in ordered(Compressor, self._worker_kwargs, "compress_block_with_stats",
-                                           jobs, self.workers):
+            for coded, n, stats in self.runner.ordered(Compressor, self._worker_kwargs,
+                                                       "compress_block_with_stats", jobs):
                 dst.write(coded)
                 self._add_stats(stats)
                 if progress:
@@ -430,10 +439,11 @@ class Decompressor:
     identity) unless one is given; it is needed only if the file has lstm blocks."""
 
     def __init__(self, model=None, backend: str = "numpy", device: str = "auto", threads: int = 0,
-                 workers: int = 1):
+                 workers: int = 1, runner=None):
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.workers = workers
+        self.runner = runner if runner is not None else _process_runner(workers)
         self._worker_kwargs = dict(model=model, backend=backend, device=device, threads=1)
         self._model_arg = model
         self.backend, self.device, self.threads = backend, device, threads
@@ -514,18 +524,17 @@ class Decompressor:
                     raise LstmzipError(f"corrupted block {index} (more data than the header announced)")
                 announced += bh.raw_len
                 methods.append(bh.method)
-                if self.workers > 1 and bh.method in fmt.MODEL_METHODS and not have_model:
+                if self.runner is not None and bh.method in fmt.MODEL_METHODS and not have_model:
                     self._find_model(header)          # a missing model: one clear error, here
                     have_model = True
                 yield header, bh, payload, index
 
-        if self.workers == 1:
+        if self.runner is None:
             decoded = (self.decode_block(*job, progress) for job in jobs())
         else:
-            from .parallel import ordered
-            decoded = ordered(Decompressor, self._worker_kwargs, "decode_block", jobs(), self.workers)
+            decoded = self.runner.ordered(Decompressor, self._worker_kwargs, "decode_block", jobs())
         for k, data in enumerate(decoded):
-            if progress and (self.workers > 1 or methods[k] not in fmt.MODEL_METHODS):
+            if progress and (self.runner is not None or methods[k] not in fmt.MODEL_METHODS):
                 progress(len(data))      # (model blocks report their own progress in one process)
             total += len(data)
             sha.update(data)

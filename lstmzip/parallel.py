@@ -48,3 +48,16 @@ def ordered(factory: Callable, kwargs: dict, method: str, jobs: Iterable[tuple],
                            "as complete") from None
     finally:
         pool.shutdown(wait=True, cancel_futures=True)     # on an error: drop what has not started
+
+
+class ProcessRunner:
+    """Codes blocks in local worker processes. A runner is what ``Compressor(runner=...)`` and
+    ``Decompressor(runner=...)`` hand their blocks to: ``ordered(factory, kwargs, method, jobs)``
+    yields ``factory(**kwargs).method(*job)`` for each job, in order (see ``cluster.py`` for
+    the same on a cluster)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def ordered(self, factory: Callable, kwargs: dict, method: str, jobs: Iterable[tuple]) -> Iterator:
+        return ordered(factory, kwargs, method, jobs, self.workers)
