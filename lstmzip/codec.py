@@ -68,17 +68,35 @@ SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
 
 
 ADAPT_WINDOW_LOG2, ADAPT_LR_SHIFT = 2, 5   # chosen on alice29[:100K], 32 streams (docs/adapt.md)
+ADAPT_DEEP_SHIFT = 8                       # every layer: learning rate 2**-8 (docs/adapt.md)
+ADAPT_MODES = ("output", "deep")           # what adapts: the output layer, or every layer
+LEVEL9_ADAPT = "output"                    # what -9 adapts unless told
 DIGEST_EVERY = 64                          # adaptive blocks: a digest of the weights every 64 windows
 
 
-def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt: bool = False) -> CMParams:
-    """The cm parameters of a level for a block of block_len bytes (tables no larger than useful)."""
+def adapt_mode(adapt, level: int) -> Optional[str]:
+    """None (static LSTM), "output" or "deep" from a Compressor's ``adapt`` argument: None = the
+    level's default (-9 adapts), False = off, True = "output", or a mode by name."""
+    if adapt is None:
+        return LEVEL9_ADAPT if level == 9 else None
+    if adapt is False or adapt is True:
+        return "output" if adapt else None
+    if adapt not in ADAPT_MODES:
+        raise ValueError(f"adapt must be a bool or one of {', '.join(ADAPT_MODES)}, not {adapt!r}")
+    return adapt
+
+
+def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False) -> CMParams:
+    """The cm parameters of a level for a block of block_len bytes (tables no larger than useful);
+    adapt: False/None, True or "output" (the output layer learns), "deep" (every layer)."""
     _, tbits, _ = LEVELS[level]
     need = max(16, (512 * block_len).bit_length())       # no more than a block can fill
     mbits = min(24, max(12, block_len.bit_length() + 1))
-    adapt = adapt and bool(models & MODEL_BITS["lstm"])
+    mode = adapt_mode(bool(adapt) if adapt in (None, False, True) else adapt, level) \
+        if models & MODEL_BITS["lstm"] else None
     return CMParams(level, models, max(16, min(tbits, need)), mbits,
-                    ADAPT_WINDOW_LOG2 if adapt else 0, ADAPT_LR_SHIFT if adapt else 0)
+                    ADAPT_WINDOW_LOG2 if mode else 0, ADAPT_LR_SHIFT if mode else 0,
+                    ADAPT_DEEP_SHIFT if mode == "deep" else 0)
 
 
 def level_memory(level: int) -> int:
@@ -164,10 +182,8 @@ def _cm_freq(engine, params: CMParams, prev, state, lanes: int, uniform):
 
 
 def _adapter(engine, params: CMParams):
-    if not params.adapt.on:
-        return None
-    from .adapt import OutputAdapter
-    return OutputAdapter(engine, params.adapt)
+    from .adapt import make_adapter
+    return make_adapter(engine, params.adapt)
 
 
 def _predictor(params: CMParams, starts, buf, code, mode):
@@ -198,7 +214,7 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
                 freq = _cm_freq(engine, params, prev, state, lanes, uniform)
                 pred.step(t, lanes, freq)
                 prev = buf[starts[:lanes] + t].astype(np.int64)
-                if adapter and adapter.record(engine.top_output(state, lanes), freq, prev) \
+                if adapter and adapter.record(engine.top_output(state, lanes), freq, prev, state) \
                         and adapter.updates % DIGEST_EVERY == 0:
                     digests.append(adapter.digest())
                 if progress and (t % 64 == 63 or t == steps - 1):
@@ -248,7 +264,7 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
                 if pred.cs[pred.k.C_OVER]:          # the code ran out: never decode on past it
                     raise LstmzipError(f"cm code ends before the block (step {t} of {steps})")
                 prev = buf[starts[:lanes] + t].astype(np.int64)
-                if adapter and adapter.record(engine.top_output(state, lanes), freq, prev) \
+                if adapter and adapter.record(engine.top_output(state, lanes), freq, prev, state) \
                         and adapter.updates % DIGEST_EVERY == 0:
                     if checked >= len(digests) or adapter.digest() != digests[checked]:
                         raise LstmzipError(f"adapted weights differ from the encoder's after update "
@@ -287,7 +303,7 @@ class Compressor:
     def __init__(self, model=None, streams: int = 0, backend: str = "numpy", device: str = "auto",
                  block_size: int = 0, zstd_level: int = ZSTD_LEVEL,
                  methods=None, threads: int = 0, level: int = DEFAULT_LEVEL,
-                 cm_models: int = ALL_MODELS, adapt: Optional[bool] = None, workers: int = 1,
+                 cm_models: int = ALL_MODELS, adapt=None, workers: int = 1,
                  runner=None):
         if level not in LEVELS:
             raise ValueError(f"level must be in 1..9, not {level!r}")
@@ -297,7 +313,7 @@ class Compressor:
             raise ValueError(f"block_size must be in 1..{fmt.MAX_BLOCK_SIZE}")
         if not 0 <= streams <= MAX_USER_STREAMS:
             raise ValueError(f"streams must be in 0..{MAX_USER_STREAMS}")
-        self.adapt = (level == 9) if adapt is None else bool(adapt)
+        self.adapt = adapt_mode(adapt, level)          # None, "output" or "deep"
         if method == "lstm" and self.adapt:                 # -1 --adapt: the LSTM alone, adapting
             method, cm_models = "cm", MODEL_BITS["lstm"]
         if methods is None:

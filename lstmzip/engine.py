@@ -118,6 +118,15 @@ class NumpyEngine:
         self.w_out = np.asarray(w, np.float32)
         self.b_out = np.asarray(b, np.int32)
 
+    def set_layers(self, in_table: np.ndarray, weights, biases) -> None:
+        """Replace the recurrent layers (online adaptation): layer-1 input table with its bias
+        folded in (int32 (256, 4H)), int8-valued kernels, int32 biases (layer 1's unused), all
+        within ``Model.validate``'s bounds."""
+        self.in_table = np.asarray(in_table, np.int32)
+        self.kernels = [np.asarray(w, np.float32) for w in weights]
+        self.biases = [np.asarray(b, np.int32) for b in biases]
+        self.bias_rows = [b.reshape(1, -1) for b in self.biases]
+
     def top_output(self, state: EngineState, n: int) -> np.ndarray:
         """The top layer's output h (n, H) of the last step, integer-valued float32."""
         return state.xs[-1][:n, -self.hidden:]

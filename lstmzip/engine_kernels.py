@@ -85,3 +85,62 @@ def frequencies(zf, b_out, out_shift, d_max, exp_table, total_m, freq):
             freq[row, s] = f
             acc += f
         freq[row, top] += total_m - acc
+
+
+# ---- online adaptation (adapt.DeepAdapter): the window again, and back through it ----------
+
+@njit(cache=True, nogil=True)
+def lstm_cell_saving(acc, add, add_rows, shift, r, offset, gate_table, c, p, tanh0, gates, c_prev, tc, h):
+    """``lstm_cell`` on an int64 accumulator (the float64 GEMM's exact result), keeping what the
+    backward pass needs: the gates (k, 4H), the cell state before the step and tanh(c) after it.
+    c is updated in place; h (k, H) receives the output."""
+    n, four = acc.shape
+    hidden = four // 4
+    for row in range(n):
+        a = add_rows[row]
+        for col in range(four):
+            u = (acc[row, col] + add[a, col]) >> shift
+            u = min(max(u, -r), r)
+            gates[row, col] = gate_table[u + offset[col]]
+        for j in range(hidden):
+            cp = c[row, j]
+            c_prev[row, j] = cp
+            cell = (gates[row, hidden + j] * cp + gates[row, j] * gates[row, 2 * hidden + j]) >> 8
+            cell = min(max(cell, -32767), 32767)
+            c[row, j] = cell
+            t = min(max(cell >> (8 - p), -r), r)
+            tv = gate_table[t + tanh0 + r]
+            tc[row, j] = tv
+            h[row, j] = (gates[row, 3 * hidden + j] * tv) >> 9
+
+
+@njit(cache=True, nogil=True)
+def lstm_cell_backward(dh, dh_rec, dc, gates, c_prev, tc, limit, du):
+    """One layer, one step, backwards (docs/adapt.md), all integers in 2**-16 units:
+
+        dh = clip(dh + dh_rec);  do = dh*tc >> 8;  dtc = dh*o >> 8
+        dc = clip(dc + (dtc * (65536 - tc*tc) >> 16))
+        di, df, dg = dc*g >> 8, dc*c_prev >> 8, dc*i >> 8;  dc <- dc*f >> 8   (to the step before)
+        du = clip([di*i(256-i) >> 16 | df*f(256-f) >> 16 | dg*(65536-g*g) >> 16 | do*o(256-o) >> 16])
+
+    dc is updated in place; du (k, 4H) float64 receives the gate gradients."""
+    n, hidden = dh.shape
+    for row in range(n):
+        for j in range(hidden):
+            i = gates[row, j]
+            f = gates[row, hidden + j]
+            g = gates[row, 2 * hidden + j]
+            o = gates[row, 3 * hidden + j]
+            t = tc[row, j]
+            d = min(max(dh[row, j] + dh_rec[row, j], -limit), limit)
+            do = (d * t) >> 8
+            dtc = (d * o) >> 8
+            dcv = min(max(dc[row, j] + ((dtc * (65536 - t * t)) >> 16), -limit), limit)
+            di = (dcv * g) >> 8
+            df = (dcv * c_prev[row, j]) >> 8
+            dg = (dcv * i) >> 8
+            dc[row, j] = (dcv * f) >> 8
+            du[row, j] = min(max((di * (i * (256 - i))) >> 16, -limit), limit)
+            du[row, hidden + j] = min(max((df * (f * (256 - f))) >> 16, -limit), limit)
+            du[row, 2 * hidden + j] = min(max((dg * (65536 - g * g)) >> 16, -limit), limit)
+            du[row, 3 * hidden + j] = min(max((do * (o * (256 - o))) >> 16, -limit), limit)

@@ -48,15 +48,17 @@ class TFEngine:
         n_layers = len(model.weights)
         d_max = model.config.exp_size - 1
         with tf.device(self.device):
-            kernels = [tf.constant(w.astype(np.float32)) for w in model.weights]
-            in_table = tf.constant(model.in_table + model.biases[0])
-            biases = [tf.constant(b) for b in model.biases]
+            # Variables, not constants: online adaptation replaces them (set_layers)
+            kernels = [tf.Variable(w.astype(np.float32), trainable=False) for w in model.weights]
+            in_table = tf.Variable(model.in_table + model.biases[0], trainable=False)
+            biases = [tf.Variable(b, trainable=False) for b in model.biases]
             w_out = tf.Variable(model.w_out.astype(np.float32), trainable=False)   # set_output_layer
             b_out = tf.Variable(model.b_out.astype(np.int32), trainable=False)
             gtab = tf.constant(model.gate_table)
             etab = tf.constant(model.exp_table.astype(np.int64))
             off = tf.constant(offset)
         self._w_out, self._b_out = w_out, b_out
+        self._kernels, self._in_table, self._biases = kernels, in_table, biases
         cols = tf.range(256, dtype=tf.int32)
 
         def layer(l, x, c, prev):
@@ -100,6 +102,14 @@ class TFEngine:
         """Replace the output layer (integer (H, 256) weights within int8, (256,) biases)."""
         self._w_out.assign(np.asarray(w, np.float32))
         self._b_out.assign(np.asarray(b, np.int32))
+
+    def set_layers(self, in_table: np.ndarray, weights, biases) -> None:
+        """Replace the recurrent layers (see ``NumpyEngine.set_layers``)."""
+        self._in_table.assign(np.asarray(in_table, np.int32))
+        for var, w in zip(self._kernels, weights):
+            var.assign(np.asarray(w, np.float32))
+        for var, b in zip(self._biases, biases):
+            var.assign(np.asarray(b, np.int32))
 
     def top_output(self, state: EngineState, n: int) -> np.ndarray:
         """The top layer's output h (n, H) of the last step, integer-valued float32."""

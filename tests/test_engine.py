@@ -142,11 +142,12 @@ def test_integer_tables_identical_across_kernels_threads_and_tf(wide_model, prob
     assert len(digests) == 1
 
 
-@pytest.mark.parametrize("method", ["lstm", "cm"])
-def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_model, probe_text, method):
+@pytest.mark.parametrize("method, adapt", [("lstm", False), ("cm", False), ("cm", "deep")])
+def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_model, probe_text, method, adapt):
+    """adapt="deep": every layer learned while coding (integer BPTT), and still the same bits."""
     data = probe_text.read_bytes() * 2
     packed = tmp_path / "x.lstmz"
-    blob = Compressor(wide_model, methods=(method,), streams=16, level=4).compress(data)
+    blob = Compressor(wide_model, methods=(method,), streams=16, level=4, adapt=adapt).compress(data)
     assert block_methods(blob) == [method]
     packed.write_bytes(blob)
     want = hashlib.sha256(data).hexdigest()

@@ -45,26 +45,30 @@ class CMParams:
     match_bits: int = 20            # 2**bits entries in the match model's hash table (4 bytes)
     adapt_window_log2: int = 0      # LSTM output layer adapts every 2**this steps (0 = static)
     adapt_lr_shift: int = 0         # its learning rate 2**-shift (lstmzip/adapt.py)
+    adapt_deep_shift: int = 0       # > 0: every layer adapts (BPTT), learning rate 2**-this
 
     def pack(self) -> bytes:
+        # byte 4: window (low nibble) | deep learning rate (high nibble, 0 = output layer only)
         return bytes([self.level, self.models, self.table_bits, self.match_bits,
-                      self.adapt_window_log2, self.adapt_lr_shift])
+                      self.adapt_window_log2 | self.adapt_deep_shift << 4, self.adapt_lr_shift])
 
     @classmethod
     def unpack(cls, raw: bytes) -> "CMParams":
         if len(raw) < PARAMS_LEN:
             raise LstmzipError("cm parameters truncated")
-        level, models, tbits, mbits, awin, alr = raw[:PARAMS_LEN]
+        level, models, tbits, mbits, adapt, alr = raw[:PARAMS_LEN]
+        awin, deep = adapt & 15, adapt >> 4
         if models & ~ALL_MODELS or not MIN_TABLE_BITS <= tbits <= MAX_TABLE_BITS \
                 or not MIN_MATCH_BITS <= mbits <= MAX_MATCH_BITS or not 1 <= level <= 9 \
-                or awin > 8 or alr > 16 or (awin and not models & MODEL_BITS["lstm"]):
+                or awin > 8 or alr > 16 or (awin and not models & MODEL_BITS["lstm"]) \
+                or (deep and not awin):
             raise LstmzipError("invalid cm parameters")
-        return cls(level, models, tbits, mbits, awin, alr)
+        return cls(level, models, tbits, mbits, awin, alr, deep)
 
     @property
     def adapt(self):
         from ..adapt import AdaptParams
-        return AdaptParams(self.adapt_window_log2, self.adapt_lr_shift)
+        return AdaptParams(self.adapt_window_log2, self.adapt_lr_shift, self.adapt_deep_shift)
 
     def fits(self, block_len: int) -> bool:
         """Tables no larger than this version's compressor picks for a block of block_len bytes
