@@ -3,6 +3,8 @@
     python _probe.py decode FILE.lstmz MODEL.npz [numpy|tf]  -> sha256 of the decoded bytes
     python _probe.py tables MODEL.npz TEXT [numpy|tf]        -> sha256 of every frequency table
     python _probe.py float MODEL.npz TEXT                    -> sha256 of plain float32 inference
+    python _probe.py float-adapt MODEL.npz TEXT              -> sha256 of float32 weights after
+                                                                online SGD (what peers do)
 """
 
 import hashlib
@@ -23,8 +25,9 @@ def tables(model_path, text_path, backend):
     return h.hexdigest()
 
 
-def float_inference(model_path, text_path):
-    """The usual way: float32 weights, float32 GEMMs, libm sigmoid/tanh (what peers do)."""
+def float_inference(model_path, text_path, adapt=False):
+    """The usual way: float32 weights, float32 GEMMs, libm sigmoid/tanh (what peers do); with
+    adapt, the output layer also takes a float32 SGD step every 4 steps (dynamic evaluation)."""
     from lstmzip.model import Model
     m = Model.load(model_path)
     cfg, H = m.config, m.config.hidden
@@ -48,6 +51,14 @@ def float_inference(model_path, text_path):
         logits = hs[-1] @ w_out
         digest.update(logits.tobytes())
         prev = data[:, t].astype(np.int64)
+        if adapt:
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(32), prev] -= 1
+            grad = hs[-1].T @ p
+            w_out -= np.float32(0.05 / 32) * grad
+    if adapt:
+        return hashlib.sha256(w_out.tobytes()).hexdigest()
     return digest.hexdigest()
 
 
@@ -60,6 +71,8 @@ def main(argv):
         print(tables(argv[1], argv[2], argv[3] if len(argv) > 3 else "numpy"))
     elif argv[0] == "float":
         print(float_inference(argv[1], argv[2]))
+    elif argv[0] == "float-adapt":
+        print(float_inference(argv[1], argv[2], adapt=True))
 
 
 if __name__ == "__main__":

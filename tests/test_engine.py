@@ -132,6 +132,13 @@ def test_control_plain_float32_inference_differs_across_kernels(wide_model, prob
     assert len(digests) > 1, "float32 inference happened to agree on every kernel: the control proves nothing"
 
 
+def test_control_float32_online_learning_drifts_across_kernels(wide_model, probe_text):
+    """Why adaptation is integer too: the same float32 SGD ends in different weights here, so a
+    peer's decoder on another machine would learn a different model and decode garbage."""
+    digests = {_probe("float-adapt", wide_model, probe_text, **env) for env in _environments()}
+    assert len(digests) > 1, "float32 learning happened to agree on every kernel: the control proves nothing"
+
+
 def test_integer_tables_identical_across_kernels_threads_and_tf(wide_model, probe_text):
     digests = {_probe("tables", wide_model, probe_text, **env) for env in _environments()}
     try:
