@@ -23,6 +23,7 @@ import io
 import os
 
 from . import format as _fmt
+from .cluster import compress_files, decompress_files
 from .codec import DEFAULT_LEVEL, Compressor, Decompressor
 from .engine import BACKENDS as _BACKENDS
 from .errors import LstmzipError
@@ -30,7 +31,7 @@ from .model import Model, available_models
 from .model import resolve as _resolve
 
 __all__ = ["compress", "decompress", "open", "Compressor", "Decompressor", "LstmzipFile",
-           "LstmzipError", "Model", "available_models", "__version__"]
+           "LstmzipError", "Model", "available_models", "compress_files", "decompress_files", "__version__"]
 __version__ = "0.1.0"
 
 

@@ -400,19 +400,23 @@ def _process(args, src: str, coder) -> None:
             out.abort()
         if infile is not sys.stdin.buffer:
             infile.close()
-    seconds = time.perf_counter() - started
+    _done(args, src, dst, _regular(st), n_in, n_out, time.perf_counter() - started, getattr(coder, "stats", None))
+
+
+def _done(args, src: str, dst: str, regular: bool, n_in: int, n_out: int, seconds: float, stats) -> None:
+    """A file is done: its line on stderr, then --rm."""
     raw, packed = (n_in, n_out) if args.mode == "compress" else (n_out, n_in)
     bpb = 8 * packed / raw if raw else 0.0
     label = "OK" if args.mode == "test" else f"-> {dst if dst != '-' else 'stdout'}"
     extra = ""
     if args.mode == "compress" and args.verbosity >= 2:
-        methods = ", ".join(f"{k} {v}" for k, v in coder.stats["input_by_method"].items())
-        extra = f" [zstd -19 alone: {coder.stats['zstd_size']} bytes; input bytes by method: {methods}]"
+        methods = ", ".join(f"{k} {v}" for k, v in stats["input_by_method"].items())
+        extra = f" [zstd -19 alone: {stats['zstd_size']} bytes; input bytes by method: {methods}]"
     _say(args, f"{src}: {n_in} -> {n_out} bytes ({bpb:.3f} bits/byte), {seconds:.2f} s, "
                f"{raw / 1024 / max(seconds, 1e-9):.1f} KB/s {label}{extra}",
          level=1 if (dst != "-" or args.mode == "test") else 2)
     if args.rm and args.mode != "test" and src != "-" and dst != "-":
-        if not _regular(st):
+        if not regular:
             _say(args, f"{src}: not a regular file, not removed")
             return
         try:
@@ -486,18 +490,44 @@ def cmd_codec(args) -> int:
     if files.count("-") > 1:
         _error("stdin can only be read once")
         return 1
+    if args.cluster is not None and args.workers > 1:
+        _error("--cluster and --workers cannot be combined (the cluster's workers code the blocks)")
+        return 1
+    if args.recursive:
+        from .cluster import expand
+        files = [x for f in files
+                 for x in (expand([f], args.mode == "compress") if f != "-" and os.path.isdir(f) else [f])]
+        if args.output is not None and len(files) != 1:
+            _error("-o can only be used with a single input file")
+            return 1
     from .codec import Compressor, Decompressor
+    runner = None
     try:
+        if args.cluster is not None:
+            from .cluster import DaskRunner
+            runner = DaskRunner(args.cluster)
         if args.mode == "compress":
             coder = Compressor(args.model, streams=args.streams, backend=args.backend, device=args.device,
                                block_size=args.block_size, threads=args.threads, level=args.level,
-                               adapt=args.adapt or None, workers=args.workers)
+                               adapt=args.adapt or None, workers=args.workers, runner=runner)
         else:
             coder = Decompressor(args.model, backend=args.backend, device=args.device, threads=args.threads,
-                                 workers=args.workers)
+                                 workers=args.workers, runner=runner)
     except (LstmzipError, ValueError, ImportError) as exc:
         _error(exc)
+        if runner is not None:
+            runner.close()
         return 1
+    try:
+        return _code_files(args, files, coder, runner)
+    finally:
+        if runner is not None:
+            runner.close()
+
+
+def _code_files(args, files, coder, runner) -> int:
+    if runner is not None and len(files) > 1 and "-" not in files and not args.stdout:
+        return _pipeline(args, files, coder, runner)
     status = 0
     with _cleanup_on_signals():
         for src in files:
@@ -512,6 +542,37 @@ def cmd_codec(args) -> int:
             except _Signalled as sig:
                 _error(f"{src}: terminated by {signal.Signals(sig.signum).name}")
                 return _die_of(sig.signum)
+    return status
+
+
+def _pipeline(args, files, coder, runner) -> int:
+    """Many files on a cluster: the blocks of every file in one stream (cluster.run_files), so
+    small files keep all workers busy; the same outputs, lines and exit status as one by one."""
+    from .cluster import run_files
+    status = 0
+
+    def done(res) -> None:
+        nonlocal status
+        try:
+            if res.error is not None:
+                raise Failure(f"{res.src}: {res.error}")
+            _done(args, res.src, res.dst or "-", True, res.n_in, res.n_out, res.seconds, res.stats)
+        except Failure as exc:
+            _error(exc)
+            status = 1
+
+    with _cleanup_on_signals():
+        try:
+            run_files(args.mode, files, coder, runner, force=args.force, on_done=done)
+        except LstmzipError as exc:
+            _error(exc)
+            return 1
+        except KeyboardInterrupt:
+            _error("interrupted")
+            return 130
+        except _Signalled as sig:
+            _error(f"terminated by {signal.Signals(sig.signum).name}")
+            return _die_of(sig.signum)
     return status
 
 
@@ -604,6 +665,12 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
     if mode in ("compress", "decompress", "test"):
         p.add_argument("--workers", type=_workers, default=1, metavar="N",
                        help="code independent blocks in N processes; same output bytes [Default: 1]")
+        p.add_argument("--cluster", metavar="ADDRESS", default=None,
+                       help="code the blocks on the Dask cluster whose scheduler is ADDRESS "
+                            "(e.g. tcp://host:8786); same output bytes; needs lstmzip[cluster]")
+        p.add_argument("-r", "--recursive", action="store_true",
+                       help="a directory means every regular file under it (compress: those not "
+                            "ending in .lstmz; decompress, test: those ending in .lstmz)")
     p.add_argument("-T", "--threads", type=int, default=0, metavar="N",
                    help="threads for the numpy engine; 0 = all cores [Default: 0]")
     p.add_argument("--backend", choices=("numpy", "tf"), default="numpy", help="engine backend [Default: numpy]")
