@@ -580,7 +580,7 @@ def _block_kind(bh, payload: bytes) -> str:
     """A block's method, and for cm blocks its level and whether the LSTM adapted: 'cm -6'."""
     name = fmt.METHOD_NAMES.get(bh.method, str(bh.method))
     if bh.method == fmt.CM and len(payload) >= 6:
-        name += f" -{payload[0]}" + ("+adapt" if payload[4] else "")
+        name += f" -{payload[0]}" + (("+deep" if payload[4] >> 4 else "+adapt") if payload[4] else "")
     elif bh.method == fmt.LSTM:
         name += " -1"
     return name
@@ -655,8 +655,11 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
                                 help=argparse.SUPPRESS)
         levels.add_argument("--fast", dest="level", action="store_const", const=1, help="same as -1")
         levels.add_argument("--best", dest="level", action="store_const", const=9, help="same as -9")
-        levels.add_argument("--adapt", action="store_true",
+        levels.add_argument("--adapt", action="store_const", const="output",
                             help="the LSTM's output layer learns the file too (on at -9; docs/adapt.md)")
+        levels.add_argument("--adapt-deep", dest="adapt", action="store_const", const="deep",
+                            help="every layer of the LSTM learns the file (integer BPTT; slower; "
+                                 "docs/adapt.md)")
         p.set_defaults(level=DEFAULT_LEVEL)
         p.add_argument("--streams", type=int, default=0, metavar="S",
                        help="parallel streams per block, at most 1024 [Default: from the block size]")
