@@ -60,6 +60,7 @@ def main() -> None:
     version2 = {
         "prose-cm": Compressor(model_path, methods=("cm", "stored"), level=2, block_size=1000, streams=3),
         "prose-cm-adapt": Compressor(model_path, methods=("cm",), level=3, adapt=True, block_size=3000, streams=2),
+        "prose-cm-deep": Compressor(model_path, methods=("cm",), level=3, adapt="deep", block_size=3000, streams=2),
         "binary-cm-nolstm": Compressor(model_path, methods=("cm", "stored"), level=2, cm_models=62),
         "prose-v2-auto": Compressor(model_path, block_size=1000),
     }
