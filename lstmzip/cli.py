@@ -577,10 +577,13 @@ def _pipeline(args, files, coder, runner) -> int:
 
 
 def _block_kind(bh, payload: bytes) -> str:
-    """A block's method, and for cm blocks its level and whether the LSTM adapted: 'cm -6'."""
+    """A block's method, and for cm blocks its level and whether the LSTM adapted: 'cm -6';
+    a cm+dict block (cm over the word-transformed block) is 'cm -9+adapt+dict'."""
     name = fmt.METHOD_NAMES.get(bh.method, str(bh.method))
-    if bh.method == fmt.CM and len(payload) >= 6:
-        name += f" -{payload[0]}" + (("+deep" if payload[4] >> 4 else "+adapt") if payload[4] else "")
+    cm = payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload
+    if bh.method in fmt.CM_METHODS and len(cm) >= 6:
+        name = f"cm -{cm[0]}" + (("+deep" if cm[4] >> 4 else "+adapt") if cm[4] else "") \
+            + ("+dict" if bh.method == fmt.CM_TEXT else "")
     elif bh.method == fmt.LSTM:
         name += " -1"
     return name

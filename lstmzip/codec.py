@@ -14,7 +14,9 @@ previous bytes, then the encoder *puts* the true bytes / the decoder *gets* them
 The lstm method (level 1) codes the tables directly with the rANS coder; the cm
 method (levels 2-9) hands them to the context-mixing predictor (``cm/``), which
 codes byte t of stream 0, then of stream 1, ..., bit by bit, learning as it goes.
-Each block is stored as whichever is smallest of the model method, zstd (level
+At level 9 (or with ``transform=True``) a text-like block is also coded by cm
+after the English word transform (``transform.py``), the "cm+dict" method.
+Each block is stored as whichever is smallest of the model method(s), zstd (level
 19) and stored, with a CRC-32 of its original bytes; the file ends with the
 total length and a SHA-256 of everything, all verified on decode.
 """
@@ -31,6 +33,7 @@ import numpy as np
 import zstandard
 
 from . import format as fmt
+from . import transform as wordtf
 from .cm import ALL_MODELS, MODEL_BITS, PARAMS_LEN, CMParams
 from .coder import Decoder, Encoder
 from .engine import START_BYTE, make_engine
@@ -73,6 +76,12 @@ ADAPT_MODES = ("output", "deep")           # what adapts: the output layer, or e
 LEVEL9_ADAPT = "output"                    # what -9 adapts unless told
 DIGEST_EVERY = 64                          # adaptive blocks: a digest of the weights every 64 windows
 
+# cm+dict (docs/transform.md): levels that code a text-like block both raw and word-transformed
+# and keep the smaller, unless told; "text-like" = the transform leaves at most 0.95 of the bytes
+# (prose, markup, source: 0.62-0.93; binary data: 1.08-1.45, every reserved byte escaped).
+TRANSFORM_LEVELS = (9,)
+TRANSFORM_MAX_RATIO = 0.95
+
 
 def adapt_mode(adapt, level: int) -> Optional[str]:
     """None (static LSTM), "output" or "deep" from a Compressor's ``adapt`` argument: None = the
@@ -97,6 +106,57 @@ def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False)
     return CMParams(level, models, max(16, min(tbits, need)), mbits,
                     ADAPT_WINDOW_LOG2 if mode else 0, ADAPT_LR_SHIFT if mode else 0,
                     ADAPT_DEEP_SHIFT if mode == "deep" else 0)
+
+
+def transform_on(transform, level: int) -> bool:
+    """Whether a Compressor tries cm+dict: ``transform`` None = the level's default (on at
+    TRANSFORM_LEVELS), True or False."""
+    if transform is None:
+        return level in TRANSFORM_LEVELS
+    if transform is True or transform is False:
+        return transform
+    raise ValueError(f"transform must be None, True or False, not {transform!r}")
+
+
+def transformed_block(data: bytes) -> Optional[bytes]:
+    """The block through the word transform, or None where it is not text-like enough to try."""
+    coded = wordtf.forward(data)
+    return coded if len(coded) <= TRANSFORM_MAX_RATIO * len(data) else None
+
+
+def _share_progress(progress: Progress, out_total: int, in_total: int) -> Progress:
+    """A progress callback that reports in_total units of work (calls summing to in_total) as
+    out_total input bytes: two coding passes over one block, or a transformed block's bytes."""
+    if progress is None:
+        return None
+    done = [0, 0]                                  # units seen, bytes reported
+
+    def report(n: int) -> None:
+        done[0] += n
+        now = done[0] * out_total // in_total
+        if now > done[1]:
+            progress(now - done[1])
+            done[1] = now
+    return report
+
+
+def _transform_head(payload: bytes, raw_len: int, streams: int, where: str) -> int:
+    """A cm+dict payload's transformed length, after checking its transform header (one line
+    per problem, before anything is allocated)."""
+    tid, tlen = fmt.TRANSFORM_HEAD.unpack_from(payload)     # format.py checked the length
+    if tid != wordtf.TRANSFORM_ID:
+        raise LstmzipError(f"{where} uses word transform {tid}, which this lstmzip does not know "
+                           f"(it knows {wordtf.TRANSFORM_ID} = {wordtf.TRANSFORM_NAME}; a file from "
+                           f"a newer version, or corrupted)")
+    # forward() can double a block (an escape per reserved byte, a flag per lone capital), but a
+    # transform that does not shrink the block is never written: more is a forged length.
+    if not 1 <= tlen <= raw_len:
+        raise LstmzipError(f"corrupted {where} (transformed length {tlen} outside 1..{raw_len})")
+    if streams > tlen:
+        raise LstmzipError(f"corrupted {where} (stream count {streams} exceeds the transformed "
+                           f"length {tlen})")
+    wordtf.english()                  # a missing or altered dictionary: its own error, not "corrupted"
+    return tlen
 
 
 def level_memory(level: int) -> int:
@@ -304,7 +364,7 @@ class Compressor:
                  block_size: int = 0, zstd_level: int = ZSTD_LEVEL,
                  methods=None, threads: int = 0, level: int = DEFAULT_LEVEL,
                  cm_models: int = ALL_MODELS, adapt=None, workers: int = 1,
-                 runner=None):
+                 runner=None, transform=None):
         if level not in LEVELS:
             raise ValueError(f"level must be in 1..9, not {level!r}")
         method, _, level_block = LEVELS[level]
@@ -325,6 +385,10 @@ class Compressor:
             raise ValueError("cm_models must be a mask of cm.MODEL_BITS")
         if workers < 1:
             raise ValueError("workers must be >= 1")
+        want_transform = transform_on(transform, level)
+        if transform and "cm" not in methods:
+            raise ValueError("transform needs the cm method (levels 2-9, or --adapt)")
+        self.transform = want_transform and "cm" in methods   # try cm+dict on text-like blocks
         self.level = level
         self.cm_models = cm_models
         self.workers = workers
@@ -333,7 +397,8 @@ class Compressor:
         # what a worker process needs to build an identical compressor (parallel.py)
         self._worker_kwargs = dict(model=self.model, streams=streams, backend=backend, device=device,
                                    block_size=block_size, zstd_level=zstd_level, methods=methods,
-                                   threads=1, level=level, cm_models=cm_models, adapt=adapt)
+                                   threads=1, level=level, cm_models=cm_models, adapt=adapt,
+                                   transform=transform)
         self.engine = make_engine(self.model, backend, device, threads)
         self.streams = streams
         self.block_size = block_size
@@ -349,7 +414,9 @@ class Compressor:
                           version=fmt.VERSION if "cm" in self.methods else 1)
 
     def compress_block(self, data: bytes, progress: Progress = None) -> bytes:
-        """One block: the smallest of the model method (cm or lstm), zstd and stored, with its header.
+        """One block: the smallest of the model method (cm or lstm), zstd and stored, with its header;
+        with ``self.transform`` a text-like block is coded by cm twice, raw and word-transformed
+        (cm+dict), and the smaller kept.
 
         The model is not run where zstd's result shows it cannot matter (see SKIP_BELOW/ABOVE).
         """
@@ -362,13 +429,12 @@ class Compressor:
         if model_methods and self.methods != tuple(model_methods) \
                 and not SKIP_BELOW * len(data) <= len(zstd) <= SKIP_ABOVE * len(data):
             model_methods = []                                # zstd obviously wins, or nothing can
+        tdata = transformed_block(data) if self.transform and "cm" in model_methods else None
+        if tdata is not None:                                 # two passes: one progress bar
+            progress = _share_progress(progress, len(data), len(data) + len(tdata))
         for name in model_methods:
             if name == "cm":
-                s = choose_cm_streams(len(data), self.streams)
-                params = cm_params(self.level, len(data), self.cm_models, self.adapt)
-                payload = cm_encode(self.engine, data, s, params, progress)
-                if payload is not None:
-                    candidates.append((fmt.CM, payload, s))
+                candidates += self._cm_candidates(data, tdata, progress)
             else:
                 s = choose_streams(len(data), self.streams)
                 candidates.append((fmt.LSTM, lstm_encode(self.engine, data, s, progress), s))
@@ -383,6 +449,21 @@ class Compressor:
         by_method[fmt.METHOD_NAMES[method]] = by_method.get(fmt.METHOD_NAMES[method], 0) + len(data)
         head = fmt.BlockHeader(method, len(data), len(payload), streams, zlib.crc32(data))
         return head.pack() + payload
+
+    def _cm_candidates(self, data: bytes, tdata: Optional[bytes], progress: Progress):
+        """(method, payload, streams) of cm over the block and, if tdata, of cm+dict over tdata."""
+        out = []
+        for method, block in ((fmt.CM, data), (fmt.CM_TEXT, tdata)):
+            if block is None:
+                continue
+            s = choose_cm_streams(len(block), self.streams)
+            params = cm_params(self.level, len(block), self.cm_models, self.adapt)
+            payload = cm_encode(self.engine, block, s, params, progress)
+            if payload is not None and method == fmt.CM_TEXT:
+                payload = fmt.TRANSFORM_HEAD.pack(wordtf.TRANSFORM_ID, len(block)) + payload
+            if payload is not None:
+                out.append((method, payload, s))
+        return out
 
     def compress_stream(self, src: BinaryIO, dst: BinaryIO, size: Optional[int] = None,
                         progress: Progress = None) -> int:
@@ -509,11 +590,18 @@ class Decompressor:
         elif bh.method == fmt.ZSTD:
             data = _zstd_decode(payload, bh.raw_len, where)
         else:
+            if bh.method == fmt.CM_TEXT:
+                tlen = _transform_head(payload, bh.raw_len, bh.streams, where)
             engine = self._engine_for(header)
             failure = None
             try:
                 if bh.method == fmt.CM:
                     data = cm_decode(engine, payload, bh.raw_len, bh.streams, progress)
+                elif bh.method == fmt.CM_TEXT:
+                    coded = cm_decode(engine, payload[fmt.TRANSFORM_HEAD.size:], tlen, bh.streams,
+                                      _share_progress(progress, bh.raw_len, tlen))
+                    data = wordtf.inverse(coded, bh.raw_len)          # never more than the block
+                    del coded
                 else:
                     data = lstm_decode(engine, payload, bh.raw_len, bh.streams, progress)
             except LstmzipError as exc:

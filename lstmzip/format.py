@@ -4,6 +4,7 @@
     header = magic(8) version(1) flags(1) streams(2) block_size(4) size(8)
              model_sha256(32) name_len(1) name(name_len) header_crc32(4)
     block  = method(1) raw_len(4) payload_len(4) streams(2) raw_crc32(4) block_crc32(4) payload
+    (cm+dict payload = transform_id(1) transformed_len(4) cm_payload)
     end    = 0xFF(1) total_size(8) sha256(32) end_crc32(4)
 
 All integers little-endian. Every header is covered by its own CRC-32, checked
@@ -22,16 +23,23 @@ from .errors import LstmzipError
 
 MAGIC = b"\x89LSTMZ\r\n"       # non-ASCII first byte, CR LF: catches text-mode mangling
 VERSION = 2                      # 2 added the cm block method; version 1 files still decode
+                                 # (cm+dict joined version 2: a reader without it refuses its
+                                 # blocks by their method number, see read_block_header)
 READ_VERSIONS = (1, 2)
 SUFFIX = ".lstmz"
 
 FLAG_SIZE_KNOWN = 0x01           # header's `size` is the original length (else streamed input)
 UNKNOWN_SIZE = (1 << 64) - 1
 
-STORED, ZSTD, LSTM, CM = 0, 1, 2, 3
+STORED, ZSTD, LSTM, CM, CM_TEXT = 0, 1, 2, 3, 4
 END = 0xFF
-METHOD_NAMES = {STORED: "stored", ZSTD: "zstd", LSTM: "lstm", CM: "cm"}
-MODEL_METHODS = (LSTM, CM)       # methods that run the engine over streams
+METHOD_NAMES = {STORED: "stored", ZSTD: "zstd", LSTM: "lstm", CM: "cm", CM_TEXT: "cm+dict"}
+MODEL_METHODS = (LSTM, CM, CM_TEXT)       # methods that run the engine over streams
+CM_METHODS = (CM, CM_TEXT)                # version 2 only
+
+# cm+dict: the cm method over the block passed through a word transform (lstmzip/transform.py);
+# its payload starts with the transform's id and the transformed length, then the cm payload.
+TRANSFORM_HEAD = struct.Struct("<BI")     # transform_id transformed_len
 
 MAX_BLOCK_SIZE = 64 << 20        # hard cap: a forged header cannot make us allocate more
 MAX_STREAMS = 65535              # what the field can hold...
@@ -139,16 +147,20 @@ def read_block_header(src: BinaryIO, header: Header, index: int):
     _check_crc(body, crc, f"block {index} header")
     method, raw_len, payload_len, streams, raw_crc = _BLOCK.unpack(body)
     where = f"block {index}"
-    if method not in METHOD_NAMES:
-        raise LstmzipError(f"corrupted {where} (unknown method {method})")
+    if method not in METHOD_NAMES:       # its header's CRC held: most likely a newer writer's method
+        raise LstmzipError(f"{where}: unknown method {method} (a file from a newer lstmzip, "
+                           f"or corrupted)")
     if not 1 <= raw_len <= header.block_size:
         raise LstmzipError(f"corrupted {where} (length {raw_len} exceeds block size {header.block_size})")
     if method == STORED and payload_len != raw_len:
         raise LstmzipError(f"corrupted {where} (stored length mismatch)")
     if method != STORED and payload_len > raw_len:    # we never write a payload larger than stored
         raise LstmzipError(f"corrupted {where} (payload larger than its data)")
-    if method == CM and header.version < 2:
-        raise LstmzipError(f"corrupted {where} (method cm in a version {header.version} file)")
+    if method in CM_METHODS and header.version < 2:
+        raise LstmzipError(f"corrupted {where} (method {METHOD_NAMES[method]} in a version "
+                           f"{header.version} file)")
+    if method == CM_TEXT and payload_len < TRANSFORM_HEAD.size:
+        raise LstmzipError(f"corrupted {where} (cm+dict payload shorter than its transform header)")
     if method in MODEL_METHODS and not 1 <= streams <= raw_len:
         raise LstmzipError(f"corrupted {where} (stream count {streams})")
     if method in MODEL_METHODS and streams > MAX_MODEL_STREAMS:

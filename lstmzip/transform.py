@@ -139,8 +139,16 @@ class WordTransform:
             raise LstmzipError("word transform: code beyond the dictionary")
         raise LstmzipError(f"word transform: stray reserved byte {head:#04x}")
 
-    def inverse(self, data: bytes) -> bytes:
-        return self._inv_re.sub(self._inv_token, bytes(data))
+    def inverse(self, data: bytes, limit: Optional[int] = None) -> bytes:
+        """The original bytes; with `limit`, LstmzipError before building more than that many
+        (a forged stream of long words' codes would otherwise grow up to 7.5 times)."""
+        data = bytes(data)
+        if limit is not None:
+            size = len(data) + sum(len(self._inv_token(m)) - (m.end() - m.start())
+                                   for m in self._inv_re.finditer(data))
+            if size > limit:
+                raise LstmzipError(f"word transform: the stream decodes to more than {limit} bytes")
+        return self._inv_re.sub(self._inv_token, data)
 
 
 # ---- the shipped transform -----------------------------------------------------------------
@@ -196,6 +204,7 @@ def forward(data: bytes) -> bytes:
     return english().forward(data)
 
 
-def inverse(data: bytes) -> bytes:
-    """The bytes forward() was given; LstmzipError if data is not a transformed stream."""
-    return english().inverse(data)
+def inverse(data: bytes, limit: Optional[int] = None) -> bytes:
+    """The bytes forward() was given; LstmzipError if data is not a transformed stream (or, with
+    `limit`, would decode to more than limit bytes)."""
+    return english().inverse(data, limit)

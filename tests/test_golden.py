@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from lstmzip import format as fmt
 from lstmzip.codec import Decompressor
 
 from conftest import DATA, block_methods
@@ -25,7 +26,7 @@ def test_golden_file_decodes(golden_model, path):
 
 def test_golden_set_covers_every_method():
     methods = {m for p in PAIRS for m in block_methods(p.read_bytes())}
-    assert methods == {"lstm", "zstd", "stored", "cm"}
+    assert methods == {"lstm", "zstd", "stored", "cm", "cm+dict"} == set(fmt.METHOD_NAMES.values())
 
 
 def test_golden_model_identity_is_stable(golden_model):

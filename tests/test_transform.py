@@ -1,19 +1,27 @@
 """The word transform (lstmzip/transform.py): exactly reversible for any input, deterministic,
-strict about what it decodes, and the shipped dictionary pinned by its hash."""
+strict about what it decodes, and the shipped dictionary pinned by its hash; and the cm+dict
+block method that uses it (-9 codes a text-like block raw and transformed, keeps the smaller)."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import random
+import struct
+import tracemalloc
 import zlib
 
+import numpy as np
 import pytest
 
+from lstmzip import format as fmt
 from lstmzip import transform as T
+from lstmzip.cli import _block_kind
+from lstmzip.codec import Compressor, Decompressor, cm_encode, cm_params, transformed_block
 from lstmzip.errors import LstmzipError
 from lstmzip.transform import CAP, ESC, UPPER, WordTransform
 
-from conftest import REPO, corpus_file
+from conftest import REPO, block_methods, corpus_file, run_cli
 
 # The repository's copy: CI tests an installed package, which may not carry data files.
 DICT = str(REPO / "lstmzip" / "data" / T.DICT_FILE)
@@ -174,3 +182,204 @@ def test_module_functions_use_the_installed_dictionary():
         pytest.skip("the installed package carries no lstmzip/data/english.dic (package-data)")
     data = b"The Queen said: THE END.\x80\x01"
     assert T.forward(data) == ENGLISH.forward(data) and T.inverse(T.forward(data)) == data
+
+
+# ---- the cm+dict block method (codec.py, format.py): -9 codes a text-like block both ways ------
+
+TEXT = (b"It was the best of times, it was the worst of times, it was the age of wisdom, it was the "
+        b"age of foolishness, it was the epoch of belief, it was the epoch of incredulity. There were "
+        b"a king with a large jaw and a queen with a plain face, on the throne of England; and there "
+        b"were a king with a large jaw and a queen with a fair face, on the throne of France. In both "
+        b"countries it was clearer than crystal to the lords of the State preserves of loaves and "
+        b"fishes, that things in general were settled for ever.\n") * 5
+
+
+def _cm_dict(model, data=TEXT, **kw):
+    kw = {"methods": ("cm", "stored"), "level": 2, "transform": True, "streams": 3, **kw}
+    return Compressor(model, **kw).compress(data)
+
+
+def _header_len(blob: bytes) -> int:
+    return 57 + blob[56] + 4
+
+
+def _forge_block(blob: bytes, payload: bytes = None, **fields) -> bytes:
+    """blob (one block) with its block header's fields and/or payload replaced, CRC recomputed."""
+    at = _header_len(blob)
+    method, raw_len, plen, streams, crc = struct.unpack_from("<BIIHI", blob, at)
+    old = blob[at + 19: at + 19 + plen]
+    payload = old if payload is None else payload
+    vals = dict(method=method, raw_len=raw_len, payload_len=len(payload), streams=streams, raw_crc32=crc)
+    vals.update(fields)
+    return blob[:at] + fmt.BlockHeader(**vals).pack() + payload + blob[at + 19 + plen:]
+
+
+def _payload(blob: bytes) -> bytes:
+    at = _header_len(blob)
+    plen = struct.unpack_from("<I", blob, at + 5)[0]
+    return blob[at + 19: at + 19 + plen]
+
+
+def test_cm_dict_round_trip_and_info(tiny_model):
+    blob = _cm_dict(tiny_model)
+    assert block_methods(blob) == ["cm+dict"]           # the untrained LSTM: the context models win
+    payload = _payload(blob)
+    tid, tlen = fmt.TRANSFORM_HEAD.unpack_from(payload)
+    assert tid == T.TRANSFORM_ID and tlen == len(T.forward(TEXT)) < 0.95 * len(TEXT)
+    head = fmt.read_block_header(io.BytesIO(blob[_header_len(blob):]), fmt.read_header(io.BytesIO(blob)), 0)
+    assert head.raw_len == len(TEXT) and head.raw_crc32 == zlib.crc32(TEXT)     # of the original
+    assert _block_kind(head, payload) == "cm -2+dict"
+    assert Decompressor(tiny_model).decompress(blob) == TEXT
+    raw = Compressor(tiny_model, methods=("cm", "stored"), level=2, transform=False, streams=3).compress(TEXT)
+    assert block_methods(raw) == ["cm"] and len(blob) < len(raw)
+
+
+def test_level9_default_and_adaptive_round_trip(tiny_model):
+    assert Compressor(tiny_model, level=9).transform and not Compressor(tiny_model, level=6).transform
+    assert not Compressor(tiny_model, level=9, transform=False).transform
+    assert Compressor(tiny_model, level=6, transform=True).transform
+    assert not Compressor(tiny_model, level=9, methods=("zstd", "stored")).transform
+    assert Compressor(tiny_model, level=9, transform=True)._worker_kwargs["transform"] is True
+    with pytest.raises(ValueError):
+        Compressor(tiny_model, level=1, transform=True)     # -1 has no cm method
+    with pytest.raises(ValueError):
+        Compressor(tiny_model, level=9, transform="yes")
+    data = TEXT[:1500]
+    blob = Compressor(tiny_model, level=9, methods=("cm", "stored")).compress(data)
+    assert block_methods(blob) == ["cm+dict"]
+    assert _block_kind(*[(bh, p) for _, bh, p in Decompressor().blocks(io.BytesIO(blob))][0]) == "cm -9+adapt+dict"
+    assert Decompressor(tiny_model).decompress(blob) == data
+
+
+def test_not_used_where_it_does_not_pay(tiny_model, monkeypatch):
+    rng = np.random.default_rng(5)
+    binary = bytes(rng.integers(0, 256, 3000, dtype=np.uint8)) + bytes(range(256)) * 8
+    assert transformed_block(binary) is None             # binary data: not even tried
+    assert transformed_block(b"\x80\x01 " * 400) is None
+    blob = _cm_dict(tiny_model, binary)
+    assert "cm+dict" not in block_methods(blob) and Decompressor(tiny_model).decompress(blob) == binary
+    # tried, but the transformed code is longer: the raw cm block is kept
+    import lstmzip.codec as codec
+    real = codec.cm_encode
+
+    def worse_when_transformed(engine, data, *a, **k):
+        out = real(engine, data, *a, **k)
+        return out + bytes(len(TEXT)) if data != TEXT else out
+    monkeypatch.setattr(codec, "cm_encode", worse_when_transformed)
+    blob = _cm_dict(tiny_model)
+    assert block_methods(blob) == ["cm"] and Decompressor(tiny_model).decompress(blob) == TEXT
+
+
+def test_forward_at_most_doubles():
+    for data in [b"\x80" * 100, b"A " * 100, b"I.I.", bytes(range(256)) * 4, b"\x01\x02\x03" * 50]:
+        assert len(T.forward(data)) <= 2 * len(data)
+
+
+def test_progress_counts_each_input_byte_once(tiny_model):
+    """Two coding passes (and a decoded stream of another length) still make one bar of the
+    block's bytes (cm's own count may fall short by a part of its last step)."""
+    for transform in (False, True):
+        done = []
+        comp = Compressor(tiny_model, methods=("cm", "stored"), level=2, transform=transform, streams=3)
+        out = io.BytesIO()
+        comp.compress_stream(io.BytesIO(TEXT), out, len(TEXT), progress=done.append)
+        assert 0.95 * len(TEXT) <= sum(done) <= len(TEXT) and all(n > 0 for n in done)
+        assert block_methods(out.getvalue()) == (["cm+dict"] if transform else ["cm"])
+        done.clear()
+        Decompressor(tiny_model).decompress_stream(io.BytesIO(out.getvalue()), io.BytesIO(),
+                                                   progress=done.append)
+        assert 0.95 * len(TEXT) <= sum(done) <= len(TEXT)
+
+
+def _refused(model, blob, *needles):
+    with pytest.raises(LstmzipError) as info:
+        Decompressor(model).decompress(blob)
+    for n in needles:
+        assert n in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_corrupted_transform_header_refused(tiny_model):
+    blob = _cm_dict(tiny_model)
+    payload = _payload(blob)
+    tid, tlen = fmt.TRANSFORM_HEAD.unpack_from(payload)
+    rest = payload[fmt.TRANSFORM_HEAD.size:]
+    _refused(tiny_model, _forge_block(blob, bytes([7]) + payload[1:]), "block 0 uses word transform 7")
+    _refused(tiny_model, _forge_block(blob, bytes([0]) + payload[1:]), "word transform 0")
+    tracemalloc.start()
+    try:
+        for bad in (0, len(TEXT) + 1, 2 * len(TEXT), 2**32 - 1):
+            _refused(tiny_model, _forge_block(blob, fmt.TRANSFORM_HEAD.pack(tid, bad) + rest),
+                     "corrupted block 0", f"transformed length {bad}")
+        assert tracemalloc.get_traced_memory()[1] < 64 << 20     # refused before allocating
+    finally:
+        tracemalloc.stop()
+    _refused(tiny_model, _forge_block(blob, fmt.TRANSFORM_HEAD.pack(tid, 2) + rest), "stream count 3")
+    _refused(tiny_model, _forge_block(blob, payload[:3]), "shorter than its transform header")
+    for delta in (-1, 1):                              # a wrong (in-range) length: the code disagrees
+        _refused(tiny_model, _forge_block(blob, fmt.TRANSFORM_HEAD.pack(tid, tlen + delta) + rest),
+                 "corrupted block 0")
+
+
+def test_corrupted_cm_dict_payload_refused(tiny_model):
+    blob = _cm_dict(tiny_model)
+    payload = bytearray(_payload(blob))
+    for at in (fmt.TRANSFORM_HEAD.size + 12, len(payload) // 2, len(payload) - 1):
+        bad = bytearray(payload)
+        bad[at] ^= 0x55
+        _refused(tiny_model, _forge_block(blob, bytes(bad)), "corrupted block 0")
+    _refused(tiny_model, _forge_block(blob, bytes(payload[:-7])), "corrupted block 0")
+
+
+def test_malformed_transformed_stream_refused(tiny_model):
+    """A valid cm code of bytes that are no english-v1 stream: inverse's error, as one line."""
+    blob = _cm_dict(tiny_model)
+    comp = Compressor(tiny_model, methods=("cm",), level=2, transform=True)
+    for stream in (b"plain \x02 flag without a body" * 20, b"stray \xff byte " * 20):
+        code = cm_encode(comp.engine, stream, 2, cm_params(2, len(stream)))
+        payload = fmt.TRANSFORM_HEAD.pack(T.TRANSFORM_ID, len(stream)) + code
+        forged = _forge_block(blob, payload, raw_len=len(TEXT), streams=2)
+        _refused(tiny_model, forged, "corrupted block 0 (word transform:")
+
+
+def test_method_numbers_checked_by_the_format(tiny_model):
+    blob = _cm_dict(tiny_model)
+    _refused(tiny_model, _forge_block(blob, method=5), "block 0: unknown method 5 (a file from a newer lstmzip")
+    at = _header_len(blob)
+    old = fmt.read_header(io.BytesIO(blob))
+    old.version = 1                                    # cm+dict in a version-1 file
+    _refused(tiny_model, old.pack() + blob[at:], "method cm+dict in a version 1 file")
+
+
+def test_cli_unknown_transform_is_one_line(tiny_model_path, tmp_path):
+    from lstmzip.model import Model
+    blob = _cm_dict(Model.load(tiny_model_path))
+    (tmp_path / "x.txt.lstmz").write_bytes(_forge_block(blob, bytes([9]) + _payload(blob)[1:]))
+    proc = run_cli("decompress", "-m", tiny_model_path, "x.txt.lstmz", cwd=tmp_path)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "word transform 9" in err and not (tmp_path / "x.txt").exists()
+
+
+def test_cm_dict_numpy_and_tf_agree(tiny_model):
+    pytest.importorskip("tensorflow")
+    data = TEXT[:1200]
+    blob = _cm_dict(tiny_model, data, level=3, adapt=True, streams=2)
+    assert block_methods(blob) == ["cm+dict"]
+    assert _cm_dict(tiny_model, data, level=3, adapt=True, streams=2, backend="tf") == blob
+    assert Decompressor(tiny_model, backend="tf").decompress(blob) == data
+
+
+def test_inverse_refuses_to_grow_past_its_limit():
+    """A stream of the longest words' codes decodes to far more than its length: with a limit,
+    the inverse says so before building it."""
+    from lstmzip import transform
+    from lstmzip.errors import LstmzipError
+    word = b"representatives"
+    coded = transform.forward(word)
+    assert len(coded) == 2
+    stream = coded * 1000
+    assert transform.inverse(stream, limit=15000) == word * 1000
+    with pytest.raises(LstmzipError, match="more than 14999"):
+        transform.inverse(stream, limit=14999)

@@ -63,6 +63,9 @@ def main() -> None:
         "prose-cm-deep": Compressor(model_path, methods=("cm",), level=3, adapt="deep", block_size=3000, streams=2),
         "binary-cm-nolstm": Compressor(model_path, methods=("cm", "stored"), level=2, cm_models=62),
         "prose-v2-auto": Compressor(model_path, block_size=1000),
+        # cm+dict (method 4, still format version 2): -9's default, the word-transformed blocks
+        # coded by cm with the output layer adapting
+        "prose-cm-dict": Compressor(model_path, methods=("cm", "stored"), level=9, block_size=1600, streams=2),
     }
     for stem, comp in version2.items():
         path = HERE / "golden" / f"{stem}.lstmz"
