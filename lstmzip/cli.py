@@ -578,7 +578,7 @@ def _pipeline(args, files, coder, runner) -> int:
 
 def _block_kind(bh, payload: bytes) -> str:
     """A block's method, and for cm blocks its level and whether the LSTM adapted: 'cm -6';
-    a cm+dict block (cm over the word-transformed block) is 'cm -9+adapt+dict'."""
+    a cm+dict block (cm over the word-transformed block) is 'cm -9+dict'."""
     name = fmt.METHOD_NAMES.get(bh.method, str(bh.method))
     cm = payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload
     if bh.method in fmt.CM_METHODS and len(cm) >= 6:
@@ -659,7 +659,7 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
         levels.add_argument("--fast", dest="level", action="store_const", const=1, help="same as -1")
         levels.add_argument("--best", dest="level", action="store_const", const=9, help="same as -9")
         levels.add_argument("--adapt", action="store_const", const="output",
-                            help="the LSTM's output layer learns the file too (on at -9; docs/adapt.md)")
+                            help="the LSTM's output layer learns the file too (docs/adapt.md)")
         levels.add_argument("--adapt-deep", dest="adapt", action="store_const", const="deep",
                             help="every layer of the LSTM learns the file (integer BPTT; slower; "
                                  "docs/adapt.md)")
@@ -693,7 +693,7 @@ def _levels_help() -> str:
     for level, (method, _, block) in LEVELS.items():
         what = "static LSTM alone" if method == "lstm" else "LSTM + context mixing"
         rows.append(f"-{level}: {what}, {block >> 20} MiB blocks, up to {level_memory(level) / 1e6:.0f} MB"
-                    + (" [Default]" if level == DEFAULT_LEVEL else "") + (", adaptive LSTM" if level == 9 else ""))
+                    + (" [Default]" if level == DEFAULT_LEVEL else "") + (", text blocks also tried through the word transform" if level == 9 else ""))
     return "-1 ... -9 choose speed against ratio and memory (decompression needs the same):  " \
         + ";  ".join(rows)
 

@@ -73,7 +73,8 @@ SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
 ADAPT_WINDOW_LOG2, ADAPT_LR_SHIFT = 2, 5   # chosen on alice29[:100K], 32 streams (docs/adapt.md)
 ADAPT_DEEP_SHIFT = 8                       # every layer: learning rate 2**-8 (docs/adapt.md)
 ADAPT_MODES = ("output", "deep")           # what adapts: the output layer, or every layer
-LEVEL9_ADAPT = "output"                    # what -9 adapts unless told
+LEVEL9_ADAPT = None                        # -9 keeps the LSTM static: adapting it cost 0.1-0.3 % in the
+                                           # mix on every file measured (bench/RESULTS.md section 7)
 DIGEST_EVERY = 64                          # adaptive blocks: a digest of the weights every 64 windows
 
 # cm+dict (docs/transform.md): levels that code a text-like block both raw and word-transformed
@@ -85,7 +86,7 @@ TRANSFORM_MAX_RATIO = 0.95
 
 def adapt_mode(adapt, level: int) -> Optional[str]:
     """None (static LSTM), "output" or "deep" from a Compressor's ``adapt`` argument: None = the
-    level's default (-9 adapts), False = off, True = "output", or a mode by name."""
+    level's default (LEVEL9_ADAPT at -9, else off), False = off, True = "output", or a mode by name."""
     if adapt is None:
         return LEVEL9_ADAPT if level == 9 else None
     if adapt is False or adapt is True:

@@ -185,7 +185,7 @@ def test_a_damaged_deep_digest_is_refused(tiny_model):
 
 def test_adapt_argument():
     from lstmzip.codec import adapt_mode, cm_params
-    assert adapt_mode(None, 9) and adapt_mode(None, 6) is None and adapt_mode(False, 9) is None
+    assert adapt_mode(None, 9) is None and adapt_mode(None, 6) is None and adapt_mode(False, 9) is None
     assert adapt_mode(True, 6) == "output" and adapt_mode("deep", 2) == "deep"
     with pytest.raises(ValueError):
         adapt_mode("all", 6)

@@ -247,7 +247,7 @@ def test_level9_default_and_adaptive_round_trip(tiny_model):
     data = TEXT[:1500]
     blob = Compressor(tiny_model, level=9, methods=("cm", "stored")).compress(data)
     assert block_methods(blob) == ["cm+dict"]
-    assert _block_kind(*[(bh, p) for _, bh, p in Decompressor().blocks(io.BytesIO(blob))][0]) == "cm -9+adapt+dict"
+    assert _block_kind(*[(bh, p) for _, bh, p in Decompressor().blocks(io.BytesIO(blob))][0]) == "cm -9+dict"
     assert Decompressor(tiny_model).decompress(blob) == data
 
 
