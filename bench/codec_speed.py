@@ -525,7 +525,8 @@ def render(results: dict, bench: dict = None) -> str:
     for title, names in fragments:
         texts = [(results_dir / n).read_text().strip() for n in names if (results_dir / n).is_file()]
         if texts:
-            out += [f"## {title}", ""] + [line for t in texts for line in (t.splitlines() + [""])]
+            lines = [line for t in texts for line in (t.splitlines() + [""])]
+            out += [f"## {title}", ""] + [("#" + line) if line.startswith("#") else line for line in lines]
     return "\n".join(out)
 
 
