@@ -175,7 +175,8 @@ def make_seeds() -> None:
         old.unlink()
     for name, blob in seeds.items():
         assert lstmzip.decompress(blob, model=model) is not None
-        assert not name.startswith("cm-") or CM in block_methods(blob), name
+        want = getattr(fmt, "CM_TEXT", 4) if name.startswith("cm-dict") else CM
+        assert not name.startswith("cm-") or want in block_methods(blob), name
         (SEEDS / f"{name}.lstmz").write_bytes(blob)
     print(f"wrote {len(seeds)} seeds to {SEEDS} and the model {MODEL_PATH}")
 
@@ -191,6 +192,8 @@ def cm_seeds(model: Model, text: bytes, noise: bytes) -> dict:
     no_lstm = ALL_MODELS & ~MODEL_BITS["lstm"]
 
     def cm(data, level=2, models=ALL_MODELS, methods=("cm",), **kw):
+        if level == 9:      # the level-9 seeds were written when -9 adapted and had no cm+dict
+            kw = dict(dict(adapt=True, transform=False), **kw)
         return Compressor(model, threads=1, level=level, cm_models=models, methods=methods, **kw).compress(data)
 
     def streamed(data, **kw):
@@ -208,7 +211,7 @@ def cm_seeds(model: Model, text: bytes, noise: bytes) -> dict:
         for kw, part in parts:
             kw = dict(dict(level=2, models=ALL_MODELS, methods=("cm",)), **kw)
             out += Compressor(model, threads=1, block_size=2048, level=kw["level"], cm_models=kw["models"],
-                              methods=kw["methods"]).compress_block(part)
+                              methods=kw["methods"], adapt=kw["level"] == 9, transform=False).compress_block(part)
         data = b"".join(p for _, p in parts)
         return out + fmt.End(len(data), hashlib.sha256(data).digest()).pack()
 
@@ -226,6 +229,8 @@ def cm_seeds(model: Model, text: bytes, noise: bytes) -> dict:
         "cm-l2-text-7-streams": cm(text[:5000], streams=7),
         "cm-multi-block-mixed": mixed(),
         "cm-streamed-unknown-size": streamed(records[:5000], block_size=2000),
+        "cm-l3-text-deep": cm(text[:3000], level=3, adapt="deep"),          # every layer adapting
+        "cm-dict-l9-text": cm(_text(6000, 7), level=9, adapt=False, transform=True),
     }
 
 
@@ -287,7 +292,8 @@ def make_regressions() -> None:
         files["cm-params-all-out-of-range"] = bytes(fix_crcs(blob))
         # A level-9 cm block (adaptive: digests follow the parameters) whose digest count is
         # forged to 2**32 - 1: "cm digests truncated", before anything is allocated for them.
-        blob = bytearray(Compressor(model, methods=("cm",), level=9, threads=1).compress(_text(3000, 6)))
+        blob = bytearray(Compressor(model, methods=("cm",), level=9, threads=1, adapt=True,
+                                    transform=False).compress(_text(3000, 6)))
         payload_at = [r for r in parse(blob) if r[0] == "block"][0][2]
         assert blob[payload_at + 4] > 0                      # adapt window: the digests are there
         struct.pack_into("<I", blob, payload_at + 6, 0xFFFFFFFF)
