@@ -28,6 +28,8 @@ import dataclasses
 
 import numpy as np
 
+from .engine import _fixed_point
+
 FRAC = 16                       # fractional bits of the master weights
 B_LIMIT = 1 << 20               # |b_out| bound kept by every update
 
@@ -147,7 +149,8 @@ def _scaled(g: np.ndarray, up: int, down: int) -> np.ndarray:
 
 class DeepAdapter(OutputAdapter):
     """Every layer learns: after each window of T steps, the window is run again from the state
-    it started in, over the first K = min(DEEP_LANES, S) streams, keeping every activation; the
+    it started in, over the first K streams (the largest power of two <= min(DEEP_LANES, S)),
+    keeping every activation; the
     gradient of the LSTM's own log loss goes back through the T steps (cut at the window's start,
     as in training) and one SGD step moves integer master weights of every layer. The output
     layer takes the all-streams step of ``OutputAdapter`` as well. docs/adapt.md has the rule.
@@ -159,7 +162,7 @@ class DeepAdapter(OutputAdapter):
         self.ws = list(cfg.weight_shifts)
         self.wso = cfg.out_shift
         (self.h, self.r, self.p, self.tanh0, self.offset,
-         self.gate_shifts, _) = _fixed_point_of(model)
+         self.gate_shifts, _) = _fixed_point(model)
         self.gate_table = model.gate_table.astype(np.int64)
         self.w0s = [w.astype(np.int64) << FRAC for w in model.weights]
         self.b0s = [b.astype(np.int64) << FRAC for b in model.biases]
@@ -176,6 +179,7 @@ class DeepAdapter(OutputAdapter):
         self._start = None              # (xs, cs) of the K lanes when the window began
         self._last = None               # their previous byte at that point
         self._prevs, self._freqs, self._syms = [], [], []
+        self.deep_updates = 0
         self._publish_layers()
         super().reset()
 
@@ -303,7 +307,7 @@ class DeepAdapter(OutputAdapter):
         self.m_in -= _scaled(gin, self.ws[0] + 7, shift)
         np.clip(self.m_in, -lim_t, lim_t, out=self.m_in)
         self._publish_layers()
-        self.deep_updates = getattr(self, "deep_updates", 0) + 1
+        self.deep_updates += 1
 
     def digest(self) -> int:
         import zlib
@@ -311,8 +315,3 @@ class DeepAdapter(OutputAdapter):
         for m in self.m_ws + self.m_bs[1:] + [self.m_in]:
             crc = zlib.crc32(m.tobytes(), crc)
         return crc
-
-
-def _fixed_point_of(model):
-    from .engine import _fixed_point
-    return _fixed_point(model)
