@@ -606,7 +606,7 @@ def cmd_info(args) -> int:
                     packed += len(payload)
                     raw += bh.raw_len
                     bpb = 8 * len(payload) / bh.raw_len
-                    lines.append(f"  block {index:5d}  {_block_kind(bh, payload):9s}  "
+                    lines.append(f"  block {index:5d}  {_block_kind(bh, payload):16s}  "
                                  f"{bh.raw_len:9d} -> {bh.payload_len:9d}  {bpb:6.3f} bits/byte"
                                  + (f"  streams {bh.streams}" if bh.method in fmt.MODEL_METHODS else ""))
             total = reader.count
