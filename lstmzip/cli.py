@@ -24,12 +24,12 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 import time
 import unicodedata
 
 from . import __version__
 from . import format as fmt
+from . import output
 from .errors import LstmzipError
 
 PROG = "lstmzip"
@@ -197,73 +197,11 @@ def _mode_of(st):
     return stat.S_IMODE(st.st_mode) & 0o777 if _regular(st) else None
 
 
-def _name_max(directory: str) -> int:
-    try:
-        return os.pathconf(directory, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        return 255
+class AtomicOutput(output.AtomicOutput):
+    """The shared temporary-file output (output.py), its errors as this command's Failure."""
 
-
-class AtomicOutput:
-    """Write to a temporary file beside the target; rename into place only on success."""
-
-    TMP_RANDOM = 8            # tempfile's random part: ".NAME." + 8 characters + ".tmp"
-
-    def __init__(self, path: str, force: bool, mode=None):
-        self.path, self.force = path, force
-        if os.path.exists(path) and not force:
-            raise Failure(f"{path}: already exists; use -f to overwrite")
-        directory = os.path.dirname(os.path.abspath(path))
-        # The temporary name adds 14 characters: shorten the copied name so it fits NAME_MAX
-        # (a legal output name of 242..255 bytes must still work).
-        base = os.path.basename(path)
-        room = _name_max(directory) - len(".." + ".tmp") - self.TMP_RANDOM
-        while base and len(os.fsencode(base)) > room:
-            base = base[:-1]
-        self.tmp = None
-        try:
-            fd, self.tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp", dir=directory)
-            self.file = os.fdopen(fd, "wb")
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, (mode if mode is not None else 0o666) & ~umask)
-        except OSError as exc:
-            self._remove()
-            raise Failure(f"{path}: cannot write ({exc.strerror or exc})") from None
-        except BaseException:
-            self._remove()
-            raise
-
-    def _remove(self) -> None:
-        if self.tmp and os.path.exists(self.tmp):
-            os.unlink(self.tmp)
-
-    def commit(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        if self.force:
-            os.replace(self.tmp, self.path)
-        else:
-            try:
-                os.link(self.tmp, self.path)      # fails if the target appeared meanwhile: no clobber
-            except FileExistsError:
-                raise Failure(f"{self.path}: already exists; use -f to overwrite") from None
-            except OSError:
-                if os.path.exists(self.path):
-                    raise Failure(f"{self.path}: already exists; use -f to overwrite") from None
-                os.rename(self.tmp, self.path)    # filesystems without hard links
-            finally:
-                if os.path.exists(self.tmp):
-                    os.unlink(self.tmp)
-
-    def abort(self) -> None:
-        try:
-            self.file.close()           # may fail again (disk full): the file goes anyway
-        except OSError:
-            pass
-        finally:
-            self._remove()
+    error = Failure
+    HINT = "use -f to overwrite"
 
 
 class DirectOutput:

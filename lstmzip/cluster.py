@@ -31,7 +31,6 @@ import collections
 import hashlib
 import os
 import stat
-import tempfile
 import threading
 import time
 import uuid
@@ -41,6 +40,7 @@ from typing import Callable, Iterable, Iterator, List, Optional
 from . import format as fmt
 from .errors import LstmzipError
 from .model import Model, find_by_sha256, resolve
+from .output import AtomicOutput
 
 INSTALL_HINT = "pip install 'lstmzip[cluster]'"
 
@@ -332,43 +332,6 @@ class _Here:
             yield getattr(self.guarded, method)(*job)
 
 
-class _TempOutput:
-    """A temporary file beside `path`, renamed onto it only by commit()."""
-
-    def __init__(self, path: str, force: bool, mode: Optional[int]):
-        self.path, self.force = path, force
-        if os.path.exists(path) and not force:
-            raise LstmzipError(f"{path}: already exists; use -f (force=True) to overwrite")
-        fd, self.tmp = tempfile.mkstemp(prefix="." + os.path.basename(path)[:200] + ".", suffix=".tmp",
-                                        dir=os.path.dirname(os.path.abspath(path)))
-        self.file = os.fdopen(fd, "wb")
-        if mode is not None:
-            os.chmod(self.tmp, mode)
-
-    def commit(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        if self.force:
-            os.replace(self.tmp, self.path)
-            return
-        try:
-            os.link(self.tmp, self.path)            # never clobbers a file that appeared meanwhile
-        except FileExistsError:
-            raise LstmzipError(f"{self.path}: already exists; use -f (force=True) to overwrite") from None
-        finally:
-            if os.path.exists(self.tmp):
-                os.unlink(self.tmp)
-
-    def abort(self) -> None:
-        try:
-            self.file.close()
-        except OSError:
-            pass
-        if os.path.exists(self.tmp):
-            os.unlink(self.tmp)
-
-
 class _Discard:
     def __init__(self):
         self.file = self
@@ -512,7 +475,7 @@ def run_files(mode: str, paths: List[str], coder, runner=None, force: bool = Fal
             else:
                 if stat.S_ISREG(st.st_mode) and os.path.exists(dst) and os.path.samefile(src, dst):
                     raise LstmzipError("input and output are the same file")
-                item.out = _TempOutput(dst, force, stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None)
+                item.out = AtomicOutput(dst, force, stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else None)
             open_items.append(item)
             return item, infile
         except (LstmzipError, OSError) as exc:

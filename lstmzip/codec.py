@@ -102,8 +102,7 @@ def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False)
     _, tbits, _ = LEVELS[level]
     need = max(16, (512 * block_len).bit_length())       # no more than a block can fill
     mbits = min(24, max(12, block_len.bit_length() + 1))
-    mode = adapt_mode(bool(adapt) if adapt in (None, False, True) else adapt, level) \
-        if models & MODEL_BITS["lstm"] else None
+    mode = adapt_mode(adapt or False, level) if models & MODEL_BITS["lstm"] else None
     return CMParams(level, models, max(16, min(tbits, need)), mbits,
                     ADAPT_WINDOW_LOG2 if mode else 0, ADAPT_LR_SHIFT if mode else 0,
                     ADAPT_DEEP_SHIFT if mode == "deep" else 0)
