@@ -193,6 +193,7 @@ class DeepAdapter(OutputAdapter):
         self.bq = [np.clip(m >> FRAC, -TABLE_LIMIT, TABLE_LIMIT) for m in self.m_bs]
         self.inq = np.clip(self.m_in >> FRAC, -TABLE_LIMIT, TABLE_LIMIT)
         self.wf = [w.astype(np.float64) for w in self.wq]              # for the exact float64 GEMMs
+        self.w32 = [w.astype(np.float32) for w in self.wq]              # the forward, exact as the engine's
         self.bq2 = [b.reshape(1, -1) for b in self.bq]
         self.engine.set_layers(self.inq, self.wq, self.bq)
 
@@ -229,7 +230,7 @@ class DeepAdapter(OutputAdapter):
         as the engine (tests check it), plus every layer's input, gates, c before, tanh(c)."""
         from .engine_kernels import lstm_cell_saving
         k, h, top = self.k, self.h, len(self.ws) - 1
-        xs = [x.astype(np.float64) for x in self._start[0]]
+        xs = [x.copy() for x in self._start[0]]                             # float32, as the engine's
         cs = [c.copy() for c in self._start[1]]
         zero_rows = np.zeros(k, np.int64)
         saved = []
@@ -237,7 +238,7 @@ class DeepAdapter(OutputAdapter):
             step = []
             for l in range(len(self.ws)):
                 x = xs[l]
-                acc = (x @ self.wf[l]).astype(np.int64)                  # exact: < 2**24
+                acc = (x @ self.w32[l]).astype(np.int64)                 # exact: < 2**24 (Model.validate)
                 gates = np.empty((k, 4 * h), np.int64)
                 c_prev = np.empty((k, h), np.int64)
                 tc = np.empty((k, h), np.int64)
@@ -265,32 +266,37 @@ class DeepAdapter(OutputAdapter):
         from .engine_kernels import lstm_cell_backward
         saved, _ = self._forward()
         h, n_layers, T, k = self.h, len(self.ws), len(saved), self.k
-        gw = [np.zeros(w.shape, np.int64) for w in self.wq]
+        gw = [None] * n_layers
         gb = [np.zeros(b.shape, np.int64) for b in self.bq]
         gin = np.zeros(self.inq.shape, np.int64)
         w_out_t = self.w_pub.astype(np.float64).T                     # the layer the window used
         dh_rec = [np.zeros((k, h), np.int64) for _ in range(n_layers)]  # from step t+1, recurrent
         dc = [np.zeros((k, h), np.int64) for _ in range(n_layers)]
-        du = np.empty((k, 4 * h), np.float64)
         rows = np.arange(k)
+        dus = [np.empty((T * k, 4 * h), np.float64) for _ in range(n_layers)]   # du of every step
         for t in range(T - 1, -1, -1):
             g = self._freqs[t].copy()
             g[rows, self._syms[t]] -= 1 << 16                            # dLoss/dz, 2**-16 units
             dh = _floor_shift(g.astype(np.float64) @ w_out_t, self.wso)   # exact: < 2**24
             for l in range(n_layers - 1, -1, -1):
                 x, gates, c_prev, tc = saved[t][l]
+                du = dus[l][t * k:(t + 1) * k]
                 lstm_cell_backward(dh, dh_rec[l], dc[l], gates, c_prev, tc, GRAD_LIMIT, du)
-                gw[l] += (x.T @ du).astype(np.int64)                     # exact: 128 * 2**24 * K < 2**53
-                if l == 0:
-                    np.add.at(gin, self._prevs[t], du.astype(np.int64))
-                else:
-                    gb[l] += du.sum(axis=0).astype(np.int64)             # exact: 2**24 * K < 2**53
                 dx = _floor_shift(du @ self.wf[l].T, self.ws[l])          # exact: 2**24 * 127 * 2H < 2**53
                 if l == 0:
                     dh_rec[0] = dx
                 else:
                     dh_rec[l] = dx[:, h:]
                     dh = dx[:, :h]                                       # the layer below, this step
+        # the weight gradients, one GEMM per layer over the whole window: every partial sum
+        # is an integer below 128 * 2**24 * T * K <= 2**49 (T <= 2**8, K <= 32), exact in float64
+        for l in range(n_layers):
+            xw = np.concatenate([saved[t][l][0] for t in range(T)]).astype(np.float64)
+            gw[l] = (xw.T @ dus[l]).astype(np.int64)
+            if l == 0:
+                np.add.at(gin, np.concatenate(self._prevs), dus[0].astype(np.int64))
+            else:
+                gb[l] = dus[l].sum(axis=0).astype(np.int64)             # exact: 2**24 * T * K < 2**53
         return gw, gb, gin
 
     def _apply(self, gw, gb, gin) -> None:

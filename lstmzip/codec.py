@@ -34,7 +34,7 @@ import zstandard
 
 from . import format as fmt
 from . import transform as wordtf
-from .cm import ALL_MODELS, MODEL_BITS, PARAMS_LEN, CMParams
+from .cm import ALL_MODELS, MODEL_BITS, PARAMS_LEN, TWIN, CMParams
 from .coder import Decoder, Encoder
 from .engine import START_BYTE, make_engine
 from .errors import LstmzipError
@@ -103,6 +103,8 @@ def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False)
     need = max(16, (512 * block_len).bit_length())       # no more than a block can fill
     mbits = min(24, max(12, block_len.bit_length() + 1))
     mode = adapt_mode(adapt or False, level) if models & MODEL_BITS["lstm"] else None
+    if mode == "deep":
+        models |= TWIN                  # the static model stays an input (RESULTS.md section 7)
     return CMParams(level, models, max(16, min(tbits, need)), mbits,
                     ADAPT_WINDOW_LOG2 if mode else 0, ADAPT_LR_SHIFT if mode else 0,
                     ADAPT_DEEP_SHIFT if mode == "deep" else 0)
@@ -235,10 +237,24 @@ def lstm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = Non
 
 # ---- the CM method: the LSTM's tables mixed with models learned from the block ----------
 
-def _cm_freq(engine, params: CMParams, prev, state, lanes: int, uniform):
-    if params.models & MODEL_BITS["lstm"]:
-        return engine.step(prev[:lanes], state)
-    return uniform[:lanes]
+def _cm_freq(engine, params: CMParams, prev, state, lanes: int, uniform, twin):
+    """The step's LSTM tables (freq, own): own is the engine's (adapting or not); freq the static
+    twin's on TWIN blocks, else own again (uniform tables when the block has no LSTM)."""
+    if not params.models & MODEL_BITS["lstm"]:
+        return uniform[:lanes], uniform[:lanes]
+    own = engine.step(prev[:lanes], state)
+    if twin is None:
+        return own, own
+    static, static_state = twin
+    return static.step(prev[:lanes], static_state), own
+
+
+def _twin(engine, params: CMParams, s: int):
+    """(engine, state) of the static model beside an adapting one (TWIN blocks), else None."""
+    if not params.models & TWIN:
+        return None
+    static = engine.static_twin()
+    return static, static.initial_state(s)
 
 
 def _adapter(engine, params: CMParams):
@@ -266,15 +282,15 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
     state = engine.initial_state(s)
     prev = np.full(s, START_BYTE, np.int64)
     uniform = np.full((s, 256), 256, np.int64)
-    adapter, digests = _adapter(engine, params), []
+    adapter, digests, twin = _adapter(engine, params), [], _twin(engine, params, s)
     try:
         with engine.parallel():
             for t in range(steps):
                 lanes = s if t < steps - 1 else last
-                freq = _cm_freq(engine, params, prev, state, lanes, uniform)
-                pred.step(t, lanes, freq)
+                freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
+                pred.step(t, lanes, freq, own)
                 prev = buf[starts[:lanes] + t].astype(np.int64)
-                if adapter and adapter.record(engine.top_output(state, lanes), freq, prev, state) \
+                if adapter and adapter.record(engine.top_output(state, lanes), own, prev, state) \
                         and adapter.updates % DIGEST_EVERY == 0:
                     digests.append(adapter.digest())
                 if progress and (t % 64 == 63 or t == steps - 1):
@@ -314,17 +330,17 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
     state = engine.initial_state(s)
     prev = np.full(s, START_BYTE, np.int64)
     uniform = np.full((s, 256), 256, np.int64)
-    adapter, checked = _adapter(engine, params), 0
+    adapter, checked, twin = _adapter(engine, params), 0, _twin(engine, params, s)
     try:
         with engine.parallel():
             for t in range(steps):
                 lanes = s if t < steps - 1 else last
-                freq = _cm_freq(engine, params, prev, state, lanes, uniform)
-                pred.step(t, lanes, freq)
+                freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
+                pred.step(t, lanes, freq, own)
                 if pred.cs[pred.k.C_OVER]:          # the code ran out: never decode on past it
                     raise LstmzipError(f"cm code ends before the block (step {t} of {steps})")
                 prev = buf[starts[:lanes] + t].astype(np.int64)
-                if adapter and adapter.record(engine.top_output(state, lanes), freq, prev, state) \
+                if adapter and adapter.record(engine.top_output(state, lanes), own, prev, state) \
                         and adapter.updates % DIGEST_EVERY == 0:
                     if checked >= len(digests) or adapter.digest() != digests[checked]:
                         raise LstmzipError(f"adapted weights differ from the encoder's after update "

@@ -105,6 +105,14 @@ class NumpyEngine:
         self.d_max = model.config.exp_size - 1
         self.bias_rows = [b.reshape(1, -1) for b in model.biases]            # for the fused cell
         self._zero_rows = np.zeros(1 << 16, np.int64)                       # streams never exceed 2**16
+        self._twin = None
+
+    def static_twin(self) -> "NumpyEngine":
+        """An engine of the same model that never adapts (made once): the static model's input
+        beside an adapting engine (docs/cm.md, TWIN blocks)."""
+        if self._twin is None:
+            self._twin = NumpyEngine(self.model, self.threads, self.fused)
+        return self._twin
 
     def initial_state(self, streams: int) -> EngineState:
         h, n = self.hidden, len(self.kernels)

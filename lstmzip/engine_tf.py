@@ -43,6 +43,7 @@ class TFEngine:
         self.tf = tf
         self.model = model
         self.device = _pick_device(tf, device)
+        self._twin = None
         h, r, p, tanh0, offset, gate_shifts, out_shift = _fixed_point(model)
         self.hidden = h
         n_layers = len(model.weights)
@@ -97,6 +98,12 @@ class TFEngine:
                      [tf.TensorSpec([None, k], tf.float32) for k in ks],
                      [tf.TensorSpec([None, h], tf.int32) for _ in ks])
         self._step = tf.function(step, input_signature=signature)
+
+    def static_twin(self) -> "TFEngine":
+        """An engine of the same model on the same device that never adapts (made once)."""
+        if self._twin is None:
+            self._twin = TFEngine(self.model, "gpu" if "GPU" in self.device else "cpu")
+        return self._twin
 
     def set_output_layer(self, w: np.ndarray, b: np.ndarray) -> None:
         """Replace the output layer (integer (H, 256) weights within int8, (256,) biases)."""

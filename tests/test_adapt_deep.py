@@ -192,3 +192,24 @@ def test_adapt_argument():
     p = cm_params(6, 1 << 20, adapt="deep")
     assert p.adapt.deep and cm_params(6, 1 << 20, adapt=True).adapt.on and not cm_params(6, 1 << 20, adapt=True).adapt.deep
     assert type(p).unpack(p.pack()) == p
+
+
+def test_deep_blocks_mix_the_static_and_the_adapted_model(tiny_model, monkeypatch):
+    import lstmzip.codec as codec
+    from lstmzip.cm import TWIN, CMParams, kernel
+    from lstmzip.errors import LstmzipError
+    assert TWIN == kernel.USE_TWIN
+    p = codec.cm_params(6, 1 << 20, adapt="deep")
+    assert p.models & TWIN and not codec.cm_params(6, 1 << 20, adapt=True).models & TWIN
+    assert not codec.cm_params(6, 1 << 20).models & TWIN
+    static = dataclasses.replace(p, adapt_window_log2=0, adapt_lr_shift=0, adapt_deep_shift=0)
+    with pytest.raises(LstmzipError, match="invalid cm parameters"):   # no adapted model to read
+        CMParams.unpack(static.pack())
+    data = TEXT[:4000]
+    twin = codec.Compressor(tiny_model, methods=("cm",), level=3, adapt="deep").compress(data)
+    monkeypatch.setattr(codec, "TWIN", 0)                # deep blocks as written before the twin
+    alone = codec.Compressor(tiny_model, methods=("cm",), level=3, adapt="deep").compress(data)
+    monkeypatch.undo()
+    assert twin != alone                                 # the static model's input is read
+    for blob in (twin, alone):
+        assert codec.Decompressor(tiny_model).decompress(blob) == data

@@ -7,7 +7,8 @@ code; ``docs/cm.md`` the update rules)::
 
     model      what it predicts from
     ---------  -------------------------------------------------------------
-    lstm       the static LSTM's byte distribution, split along the bit tree
+    lstm       the LSTM's byte distribution, split along the bit tree (when every layer
+               adapts, the static model's and the adapted model's: two inputs)
     orders     previous byte (direct), bytes 2-3 back (sparse), last 2/3/4/6 bytes (hashed)
     word       the current word (letters, digits, _), and it with the previous word
     column     the byte above (same column, previous line) with the column / previous byte;
@@ -32,6 +33,7 @@ from ..errors import LstmzipError
 
 MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm": 32}
 ALL_MODELS = 63
+TWIN = 64                           # adaptive blocks: the static LSTM stays an input beside the adapted one
 PARAMS_LEN = 6                      # level, model mask, table bits, match bits, adapt window, adapt lr
 MIN_TABLE_BITS, MAX_TABLE_BITS = 16, 28
 MIN_MATCH_BITS, MAX_MATCH_BITS = 12, 24
@@ -58,10 +60,10 @@ class CMParams:
             raise LstmzipError("cm parameters truncated")
         level, models, tbits, mbits, adapt, alr = raw[:PARAMS_LEN]
         awin, deep = adapt & 15, adapt >> 4
-        if models & ~ALL_MODELS or not MIN_TABLE_BITS <= tbits <= MAX_TABLE_BITS \
+        if models & ~(ALL_MODELS | TWIN) or not MIN_TABLE_BITS <= tbits <= MAX_TABLE_BITS \
                 or not MIN_MATCH_BITS <= mbits <= MAX_MATCH_BITS or not 1 <= level <= 9 \
                 or awin > 8 or alr > 16 or (awin and not models & MODEL_BITS["lstm"]) \
-                or (deep and not awin):
+                or (deep and not awin) or (models & TWIN and not awin):
             raise LstmzipError("invalid cm parameters")
         return cls(level, models, tbits, mbits, awin, alr, deep)
 
@@ -84,7 +86,8 @@ class CMParams:
             + lanes * 256 * 16
 
     def names(self) -> str:
-        return ",".join(name for name, bit in MODEL_BITS.items() if self.models & bit) or "none"
+        names = [name for name, bit in MODEL_BITS.items() if self.models & bit]
+        return ",".join(names + (["static+adapted"] if self.models & TWIN else [])) or "none"
 
 
 def models_mask(names) -> int:
@@ -159,8 +162,10 @@ class Predictor:
             self.cs[k.C_POS] = 4
             self.cs[k.C_OVER] = int(len(stream) < 4)
 
-    def step(self, t: int, lanes: int, freq: np.ndarray) -> None:
-        self.k.code_step(self.mode, t, lanes, freq, self.buf, self.known, self.lanes,
+    def step(self, t: int, lanes: int, freq: np.ndarray, adapted: np.ndarray) -> None:
+        """freq: the LSTM's (lanes, 256) tables; adapted: the adapting engine's, read only on TWIN
+        blocks (freq is then the static model's; both are mixer inputs)."""
+        self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
                          self.rec_last, self.rec_dist,
                          self.slots, self.order1, self.match_table, self.match_sm,
                          self.weights, self.final_w, self.apm1, self.apm2, self.cs, self.stream,

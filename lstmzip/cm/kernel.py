@@ -5,7 +5,9 @@ first), 8 bits each, most significant bit first. For every bit::
 
     inputs  = [ LSTM bit probability,            (the engine's byte table, split exactly)
                 direct order 1, 13 hashed contexts (orders 2-6, sparse, word, column, record),
-                match model (2 inputs), bias ]                   all in the stretch domain
+                match model (2 inputs), bias,
+                the adapted LSTM (adaptive blocks: the first input is then the static model) ]
+                                                                 all in the stretch domain
     p_k     = squash(sum_i w_k[set_k, i] * x_i >> 16)            4 mixers, weight sets chosen by
                                                                  partial byte / match length /
                                                                  LSTM confidence x bit / previous byte
@@ -77,7 +79,7 @@ RATE = np.array([(2 << 16) // (2 * n + 3) for n in range(COUNT_LIMIT + 1)], np.i
 # ---- layout constants ------------------------------------------------------------------------
 
 N_CTX = 14          # counters: direct order 1, sparse, orders 2,3,4,6, word, word pair, column x2, record x2, sparse x2
-N_IN = N_CTX + 4    # mixer inputs: LSTM, the counters, match x2, bias
+N_IN = N_CTX + 5    # mixer inputs: LSTM, the counters, match x2, bias, adapted LSTM beside the static one
 N_MIX = 4           # first-layer mixers
 MIX_SETS = (256, 32, 64, 256)    # weight sets: partial byte; match; LSTM confidence x bit; c1
 MIX_OFFSET = (0, 256, 288, 352)  # first set of each mixer in the shared weight array
@@ -90,6 +92,7 @@ MATCH_MAX = 65535
 # Model switches (the mask is recorded in every cm block).
 USE_LSTM, USE_ORDERS, USE_WORD, USE_COLUMN, USE_MATCH, USE_APM = 1, 2, 4, 8, 16, 32
 ALL_MODELS = 63
+USE_TWIN = 64       # adaptive blocks: freq is the static LSTM's, freq2 the adapted one's, both inputs
 
 # Per-lane state columns (int64).
 L_C4, L_C8, L_WORD, L_WORD1, L_COL, L_LINE, L_PLINE, L_MPTR, L_MLEN, L_START, L_RLEN, L_RCAND, L_RCNT = range(13)
@@ -248,12 +251,13 @@ def code_bit(mode, cs, stream, bit, p1):
 # ---- one step: byte t of every active lane --------------------------------------------------
 
 @njit(cache=True)
-def code_step(mode, t, lanes, freq, buf, known, lane_state, rec_last, rec_dist,
+def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               slots, order1, match_table, match_sm,
               weights, final_w, apm1, apm2, cs, stream, mask_bits, models):
     """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
 
-    freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); buf: the block, known[pos]
+    freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); freq2: the same from the
+    adapted LSTM (read only with USE_TWIN, when freq is the static model's); buf: the block, known[pos]
     = 1 once buf[pos] is coded; slots: the counters of all context models, one hash table of
     2**mask_bits entries; order1: 256 x 256 direct counters (previous byte, partial byte). Returns nothing; every table is updated.
     """
@@ -268,6 +272,7 @@ def code_step(mode, t, lanes, freq, buf, known, lane_state, rec_last, rec_dist,
     idx = np.zeros(N_CTX, np.int64)
     bucket = np.zeros(N_CTX, np.int64)
     cum = np.zeros(257, np.int64)
+    cum2 = np.zeros(257, np.int64)
     use = np.zeros(N_CTX, np.int64)
     for m in range(1, N_CTX):
         if m <= 5 or m >= 12:
@@ -332,6 +337,9 @@ def code_step(mode, t, lanes, freq, buf, known, lane_state, rec_last, rec_dist,
         cum[0] = 0
         for s in range(256):
             cum[s + 1] = cum[s] + freq[lane, s]
+        if models & USE_TWIN:
+            for s in range(256):
+                cum2[s + 1] = cum2[s] + freq2[lane, s]
         byte = np.int64(buf[pos]) if mode == ENCODE else np.int64(0)
         c0 = 1
         for k in range(8):
@@ -369,6 +377,11 @@ def code_step(mode, t, lanes, freq, buf, known, lane_state, rec_last, rec_dist,
                 x[N_CTX + 2] = 0
                 mset = 0
             x[N_CTX + 3] = 256
+            if models & USE_TWIN:
+                p_twin = ((cum2[hi] - cum2[mid]) << 12) // (cum2[hi] - cum2[lo])
+                x[N_CTX + 4] = stretch(min(max(p_twin, 1), 4095))
+            else:
+                x[N_CTX + 4] = 0                         # its weights stay 0: older blocks code as before
             # mixers
             conf = min(abs(x[0]) >> 8, 7)
             rows[0] = MIX_OFFSET[0] + c0

@@ -61,6 +61,9 @@ def main() -> None:
         "prose-cm": Compressor(model_path, methods=("cm", "stored"), level=2, block_size=1000, streams=3),
         "prose-cm-adapt": Compressor(model_path, methods=("cm",), level=3, adapt=True, block_size=3000, streams=2),
         "prose-cm-deep": Compressor(model_path, methods=("cm",), level=3, adapt="deep", block_size=3000, streams=2),
+        # (written before deep blocks kept the static model as a second input; since then the
+        # same call writes TWIN blocks, pinned here)
+        "prose-cm-twin": Compressor(model_path, methods=("cm",), level=3, adapt="deep", block_size=3000, streams=2),
         "binary-cm-nolstm": Compressor(model_path, methods=("cm", "stored"), level=2, cm_models=62),
         "prose-v2-auto": Compressor(model_path, block_size=1000),
         # cm+dict (method 4, still format version 2): -9's default, the word-transformed blocks
