@@ -518,8 +518,8 @@ def render(results: dict, bench: dict = None) -> str:
         out += ["## 5. Context mixing (levels 2–9): ablation, streams, levels", ""] + cm
     # Later studies write their own markdown fragments next to their JSON (bench/*.py).
     fragments = [("6. Many cores and clusters (`python bench/cluster_speed.py`)", ["cluster_speed.md"]),
-                 ("7. The LSTM learning the file (`python bench/adapt_study.py ratio|speed`)",
-                  ["adapt_ratio.md", "adapt_speed.md"]),
+                 ("7. The LSTM learning the file (`python bench/adapt_study.py ratio|whole|speed`)",
+                  ["adapt_ratio.md", "adapt_whole.md", "adapt_speed.md"]),
                  ("8. Dictionary text transform (`python bench/transform_study.py`)", ["transform_study.md"])]
     results_dir = Path(__file__).resolve().parent / "results"
     for title, names in fragments:

@@ -142,11 +142,6 @@ def _floor_shift(a: np.ndarray, k: int) -> np.ndarray:
     return np.floor(a * (1.0 / (1 << k))).astype(np.int64)
 
 
-def _scaled(g: np.ndarray, up: int, down: int) -> np.ndarray:
-    """floor(g * 2**up / 2**down) for int64 g (|g| < 2**48, up <= 14: no overflow)."""
-    return g << (up - down) if up >= down else g >> (down - up)
-
-
 class DeepAdapter(OutputAdapter):
     """Every layer learns: after each window of T steps, the window is run again from the state
     it started in, over the first K streams (the largest power of two <= min(DEEP_LANES, S)),
@@ -189,13 +184,23 @@ class DeepAdapter(OutputAdapter):
         super().restore()
 
     def _publish_layers(self) -> None:
-        self.wq = [np.clip(m >> FRAC, -127, 127) for m in self.m_ws]
+        """The rounded layers from the masters (at the block's start; _apply does the same in
+        its one pass per array): int8-valued kernels as float32 (the forward, exact as the
+        engine's) and float64 (the exact backward GEMMs), the tables and biases as int64."""
+        self.w32 = [np.clip(m >> FRAC, -127, 127).astype(np.float32) for m in self.m_ws]
+        self.wf = [w.astype(np.float64) for w in self.w32]
         self.bq = [np.clip(m >> FRAC, -TABLE_LIMIT, TABLE_LIMIT) for m in self.m_bs]
         self.inq = np.clip(self.m_in >> FRAC, -TABLE_LIMIT, TABLE_LIMIT)
-        self.wf = [w.astype(np.float64) for w in self.wq]              # for the exact float64 GEMMs
-        self.w32 = [w.astype(np.float32) for w in self.wq]              # the forward, exact as the engine's
+        self._hand_over()
+
+    def _hand_over(self) -> None:
         self.bq2 = [b.reshape(1, -1) for b in self.bq]
-        self.engine.set_layers(self.inq, self.wq, self.bq)
+        self.engine.set_layers(self.inq, self.w32, self.bq)
+
+    @property
+    def wq(self):
+        """The rounded kernels (int8 values, held as float32)."""
+        return self.w32
 
     def _snapshot(self, state, k: int):
         return ([np.asarray(x)[:k].copy() for x in state.xs], [np.asarray(c)[:k].astype(np.int64) for c in state.cs])
@@ -302,17 +307,25 @@ class DeepAdapter(OutputAdapter):
     def _apply(self, gw, gb, gin) -> None:
         """One SGD step of the master weights, then the engine gets the rounded layers."""
         # N = T * K is a power of two: dividing by it and by 2**D is one floor shift
+        # each array, in one compiled pass: m -= floor(g * 2**(up - shift)) (|g| < 2**48, up <= 14:
+        # no overflow), clipped; then rounded for the engine
+        from .engine_kernels import sgd_table, sgd_weights
         shift = self.params.window_log2 + self.k.bit_length() - 1 + self.params.deep_lr_shift
         lim_w, lim_t = (128 << FRAC) - 1, TABLE_LIMIT << FRAC
+        flat = lambda a: a.reshape(-1)                                        # noqa: E731 (views)
         for l in range(len(self.ws)):
-            self.m_ws[l] -= _scaled(gw[l], self.ws[l] - 7, shift)
-            np.clip(self.m_ws[l], -lim_w, lim_w, out=self.m_ws[l])
+            w32, wf = np.empty(self.m_ws[l].shape, np.float32), np.empty(self.m_ws[l].shape, np.float64)
+            sgd_weights(flat(self.m_ws[l]), flat(gw[l]), self.ws[l] - 7 - shift, lim_w, FRAC, 127,
+                        flat(w32), flat(wf))
+            self.w32[l], self.wf[l] = w32, wf
             if l > 0:
-                self.m_bs[l] -= _scaled(gb[l], self.ws[l] + 7, shift)
-                np.clip(self.m_bs[l], -lim_t, lim_t, out=self.m_bs[l])
-        self.m_in -= _scaled(gin, self.ws[0] + 7, shift)
-        np.clip(self.m_in, -lim_t, lim_t, out=self.m_in)
-        self._publish_layers()
+                bq = np.empty_like(self.m_bs[l])
+                sgd_table(self.m_bs[l], gb[l], self.ws[l] + 7 - shift, lim_t, FRAC, TABLE_LIMIT, bq)
+                self.bq[l] = bq
+        inq = np.empty_like(self.m_in)
+        sgd_table(flat(self.m_in), flat(gin), self.ws[0] + 7 - shift, lim_t, FRAC, TABLE_LIMIT, flat(inq))
+        self.inq = inq
+        self._hand_over()
         self.deep_updates += 1
 
     def digest(self) -> int:

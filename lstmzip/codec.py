@@ -71,7 +71,8 @@ SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
 
 
 ADAPT_WINDOW_LOG2, ADAPT_LR_SHIFT = 2, 5   # chosen on alice29[:100K], 32 streams (docs/adapt.md)
-ADAPT_DEEP_SHIFT = 8                       # every layer: learning rate 2**-8 (docs/adapt.md)
+ADAPT_DEEP_WINDOW_LOG2, ADAPT_DEEP_SHIFT = 4, 7   # every layer: windows of 16 steps, rate 2**-7 (chosen
+                                                  # on reymont, paper1, alice29: docs/adapt.md)
 ADAPT_MODES = ("output", "deep")           # what adapts: the output layer, or every layer
 LEVEL9_ADAPT = None                        # -9 keeps the LSTM static: adapting it cost 0.1-0.3 % in the
                                            # mix on every file measured (bench/RESULTS.md section 7)
@@ -105,9 +106,9 @@ def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False)
     mode = adapt_mode(adapt or False, level) if models & MODEL_BITS["lstm"] else None
     if mode == "deep":
         models |= TWIN                  # the static model stays an input (RESULTS.md section 7)
-    return CMParams(level, models, max(16, min(tbits, need)), mbits,
-                    ADAPT_WINDOW_LOG2 if mode else 0, ADAPT_LR_SHIFT if mode else 0,
-                    ADAPT_DEEP_SHIFT if mode == "deep" else 0)
+    window = (ADAPT_DEEP_WINDOW_LOG2 if mode == "deep" else ADAPT_WINDOW_LOG2) if mode else 0
+    return CMParams(level, models, max(16, min(tbits, need)), mbits, window,
+                    ADAPT_LR_SHIFT if mode else 0, ADAPT_DEEP_SHIFT if mode == "deep" else 0)
 
 
 def transform_on(transform, level: int) -> bool:

@@ -144,3 +144,33 @@ def lstm_cell_backward(dh, dh_rec, dc, gates, c_prev, tc, limit, du):
             du[row, hidden + j] = min(max((df * (f * (256 - f))) >> 16, -limit), limit)
             du[row, 2 * hidden + j] = min(max((dg * (65536 - g * g)) >> 16, -limit), limit)
             du[row, 3 * hidden + j] = min(max((do * (o * (256 - o))) >> 16, -limit), limit)
+
+
+@njit(cache=True, nogil=True)
+def _sgd_master(m, g, shift, lim):
+    """m -= floor(g * 2**shift) (shift may be negative: a floor shift), clipped to +-lim."""
+    gi = np.int64(g)
+    d = gi << shift if shift >= 0 else gi >> -shift
+    return min(max(m - d, -lim), lim)
+
+
+@njit(cache=True, nogil=True)
+def sgd_weights(m, g, shift, lim, frac, q_lim, out32, out64):
+    """One SGD step of int64 master weights m by the int64 gradient g (flat arrays), in place,
+    and the rounded weights clip(m >> frac, +-q_lim) into out32 (float32, the forward's GEMM
+    operand) and out64 (float64, the backward's): one pass where numpy takes seven."""
+    for i in range(m.size):
+        v = _sgd_master(m[i], g[i], shift, lim)
+        m[i] = v
+        q = min(max(v >> frac, -q_lim), q_lim)
+        out32[i] = q
+        out64[i] = q
+
+
+@njit(cache=True, nogil=True)
+def sgd_table(m, g, shift, lim, frac, q_lim, out):
+    """The same step with the rounded values into out (int64, flat)."""
+    for i in range(m.size):
+        v = _sgd_master(m[i], g[i], shift, lim)
+        m[i] = v
+        out[i] = min(max(v >> frac, -q_lim), q_lim)

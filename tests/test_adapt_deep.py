@@ -168,14 +168,14 @@ def test_deep_round_trip_numpy_and_tf_agree(tiny_model):
 
 
 def test_a_damaged_deep_digest_is_refused(tiny_model):
-    from lstmzip.codec import Compressor, Decompressor
+    from lstmzip.codec import ADAPT_DEEP_SHIFT, Compressor, Decompressor
     from lstmzip.errors import LstmzipError
     from conftest import block_methods
     data = TEXT * 2
     blob = bytearray(Compressor(tiny_model, methods=("cm",), level=2, adapt="deep", streams=2).compress(data))
     assert block_methods(bytes(blob)) == ["cm"]
     head = blob.index(b"\x03", 60)                                     # method byte of the cm block
-    assert blob[head + 19 + 4] >> 4 == 8                               # the deep rate is recorded
+    assert blob[head + 19 + 4] >> 4 == ADAPT_DEEP_SHIFT                # the deep rate is recorded
     count_at = head + 19 + 6
     assert int.from_bytes(blob[count_at:count_at + 4], "little") >= 1
     blob[count_at + 4] ^= 0x01
@@ -213,3 +213,22 @@ def test_deep_blocks_mix_the_static_and_the_adapted_model(tiny_model, monkeypatc
     assert twin != alone                                 # the static model's input is read
     for blob in (twin, alone):
         assert codec.Decompressor(tiny_model).decompress(blob) == data
+
+
+@pytest.mark.parametrize("shift", [-13, -1, 0, 3])
+def test_compiled_sgd_step_equals_numpy(shift):
+    from lstmzip.engine_kernels import sgd_table, sgd_weights
+    rng = np.random.default_rng(shift + 20)
+    lim = (128 << FRAC) - 1
+    m = rng.integers(-lim, lim, 4096, dtype=np.int64)
+    g = rng.integers(-(1 << 40), 1 << 40, 4096, dtype=np.int64)
+    g[:8] = [0, 1, -1, 1 << 47, -(1 << 47), 12345, -12345, 7]       # extremes drive the clip
+    d = g << shift if shift >= 0 else g >> -shift
+    want = np.clip(m - d, -lim, lim)
+    got, w32, w64 = m.copy(), np.empty(4096, np.float32), np.empty(4096, np.float64)
+    sgd_weights(got, g, shift, lim, FRAC, 127, w32, w64)
+    assert np.array_equal(got, want)
+    assert np.array_equal(w32, np.clip(want >> FRAC, -127, 127)) and np.array_equal(w64, w32)
+    got, q = m.copy(), np.empty(4096, np.int64)
+    sgd_table(got, g, shift, lim, FRAC, 100, q)
+    assert np.array_equal(got, want) and np.array_equal(q, np.clip(want >> FRAC, -100, 100))
