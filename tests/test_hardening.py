@@ -490,15 +490,21 @@ def test_signals_remove_the_temporary_output(work, sig):
 
     feeder = threading.Thread(target=writer)
     feeder.start()
+    env = dict(_env(), PYTHONFAULTHANDLER="1")         # SIGABRT dumps every thread's stack
     proc = subprocess.Popen([sys.executable, "-m", "lstmzip", "compress", "-T", "1", "--block-size", "64k",
-                             "-m", m, "-o", "out.lstmz", "in.fifo"], cwd=d, env=_env(), stderr=subprocess.PIPE)
+                             "-m", m, "-o", "out.lstmz", "in.fifo"], cwd=d, env=env, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         while not [p for p in d.iterdir() if p.name.endswith(".tmp")]:
             assert proc.poll() is None and time.monotonic() < deadline, "no temporary file appeared"
             time.sleep(0.02)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:               # say where it was stuck, then fail
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=60)
+            pytest.fail(f"still running 120 s after {sig.name}; its threads:\n{err.decode(errors='replace')}")
     finally:
         release.set()
         feeder.join(60)
