@@ -74,8 +74,8 @@ ADAPT_WINDOW_LOG2, ADAPT_LR_SHIFT = 2, 5   # chosen on alice29[:100K], 32 stream
 ADAPT_DEEP_WINDOW_LOG2, ADAPT_DEEP_SHIFT = 4, 7   # every layer: windows of 16 steps, rate 2**-7 (chosen
                                                   # on reymont, paper1, alice29: docs/adapt.md)
 ADAPT_MODES = ("output", "deep")           # what adapts: the output layer, or every layer
-LEVEL9_ADAPT = None                        # -9 keeps the LSTM static: adapting it cost 0.1-0.3 % in the
-                                           # mix on every file measured (bench/RESULTS.md section 7)
+LEVEL9_ADAPT = None                        # -9 keeps the LSTM static: every layer adapting gave +0.04 % on
+                                           # enwik6 at 4x the time (bench/RESULTS.md section 7)
 DIGEST_EVERY = 64                          # adaptive blocks: a digest of the weights every 64 windows
 
 # cm+dict (docs/transform.md): levels that code a text-like block both raw and word-transformed

@@ -491,8 +491,14 @@ def test_signals_remove_the_temporary_output(work, sig):
     feeder = threading.Thread(target=writer)
     feeder.start()
     env = dict(_env(), PYTHONFAULTHANDLER="1")         # SIGABRT dumps every thread's stack
+
+    def default_signals():              # as from a terminal, even when pytest runs under nohup or
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):     # in the background, where
+            signal.signal(s, signal.SIG_DFL)                         # SIGHUP / SIGINT are ignored
+
     proc = subprocess.Popen([sys.executable, "-m", "lstmzip", "compress", "-T", "1", "--block-size", "64k",
-                             "-m", m, "-o", "out.lstmz", "in.fifo"], cwd=d, env=env, stderr=subprocess.PIPE)
+                             "-m", m, "-o", "out.lstmz", "in.fifo"], cwd=d, env=env, stderr=subprocess.PIPE,
+                            preexec_fn=default_signals)
     try:
         deadline = time.monotonic() + 120
         while not [p for p in d.iterdir() if p.name.endswith(".tmp")]:
