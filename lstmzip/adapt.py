@@ -215,10 +215,10 @@ class DeepAdapter(OutputAdapter):
         k = self.k
         full = len(sym) >= k
         if full:
-            self._prevs.append(self._last.copy())
-            self._freqs.append(np.asarray(freq[:k], np.int64).copy())
-            self._syms.append(np.asarray(sym[:k], np.int64).copy())
-            self._last = np.asarray(sym[:k], np.int64).copy()
+            self._prevs.append(self._last)                   # replaced below, never written
+            self._freqs.append(np.array(freq[:k], np.int64))     # copies: the caller's arrays move on
+            self._last = np.array(sym[:k], np.int64)
+            self._syms.append(self._last)
         ends = self._t + 1 == self.window
         if ends and full and len(self._prevs) == self.window:
             self._deep_update()                              # before the output layer moves

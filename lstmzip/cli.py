@@ -517,10 +517,14 @@ def _pipeline(args, files, coder, runner) -> int:
 def _block_kind(bh, payload: bytes) -> str:
     """A block's method, and for cm blocks its level and whether the LSTM adapted: 'cm -6';
     a cm+dict block (cm over the word-transformed block) is 'cm -9+dict'."""
+    from .cm import CMParams
     name = fmt.METHOD_NAMES.get(bh.method, str(bh.method))
-    cm = payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload
-    if bh.method in fmt.CM_METHODS and len(cm) >= 6:
-        name = f"cm -{cm[0]}" + (("+deep" if cm[4] >> 4 else "+adapt") if cm[4] else "") \
+    if bh.method in fmt.CM_METHODS:
+        try:
+            p = CMParams.unpack(payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload)
+        except LstmzipError:                    # damaged parameters: the method's name alone
+            return name
+        name = f"cm -{p.level}" + (("+deep" if p.adapt.deep else "+adapt") if p.adapt.on else "") \
             + ("+dict" if bh.method == fmt.CM_TEXT else "")
     elif bh.method == fmt.LSTM:
         name += " -1"

@@ -165,23 +165,9 @@ def _run(factory: Callable, kwargs: dict, ref: Optional[ModelRef], blob: Optiona
     an answer, not a failure to retry."""
     try:
         codec = _codec(factory, kwargs, ref, blob)
-        with _one_blas_thread():
-            return True, getattr(codec, method)(*job)
+        return True, getattr(codec, method)(*job)       # coding loops cap BLAS (engine.parallel)
     except LstmzipError as exc:
         return False, str(exc)
-
-
-def _one_blas_thread():
-    """OpenBLAS at one thread while a block is coded: the workers are the parallelism, and
-    OpenBLAS's own threads busy-wait (a Dask nanny sets OPENBLAS_NUM_THREADS=1 for its worker;
-    this also covers workers started without one). Measured on 2 loaded cores (load 6), level 1,
-    16 KB: 86 s with OpenBLAS's 2 threads, 3.1 s limited to one."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        import contextlib
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _job_header(job: tuple) -> Optional[fmt.Header]:

@@ -476,10 +476,11 @@ class Compressor:
             s = choose_cm_streams(len(block), self.streams)
             params = cm_params(self.level, len(block), self.cm_models, self.adapt)
             payload = cm_encode(self.engine, block, s, params, progress)
-            if payload is not None and method == fmt.CM_TEXT:
+            if payload is None:                               # would exceed the block
+                continue
+            if method == fmt.CM_TEXT:
                 payload = fmt.TRANSFORM_HEAD.pack(wordtf.TRANSFORM_ID, len(block)) + payload
-            if payload is not None:
-                out.append((method, payload, s))
+            out.append((method, payload, s))
         return out
 
     def compress_stream(self, src: BinaryIO, dst: BinaryIO, size: Optional[int] = None,

@@ -61,6 +61,18 @@ class EngineState:
     cs: List[np.ndarray]   # (S, H) int32
 
 
+def one_blas_thread():
+    """OpenBLAS limited to one thread (a context) for a coding loop: its own threads busy-wait,
+    and on a machine whose cores are busy with other work (other processes, --workers, a
+    cluster's worker threads) they slowed coding down up to 100x: measured at load 6, 86 s
+    against 3.1 s for 16 KB at -1. The engine's threads, which split the streams, just sleep."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                     # runs correctly anyway, only without the limit
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def available_cores() -> int:
     """CPU cores this process may run on (at most 8: more threads stop paying off)."""
     try:
@@ -140,16 +152,8 @@ class NumpyEngine:
         return state.xs[-1][:n, -self.hidden:]
 
     def parallel(self):
-        """Context for a coding loop: OpenBLAS limited to one thread while our own threads
-        split the streams. (OpenBLAS's own threads busy-wait: on a machine whose cores are
-        busy with other work they slowed coding down up to 100x; ours just sleep. With one
-        engine thread, as in every --workers process, BLAS gets one thread too: measured at load
-        6, 86 s against 3.1 s for 16 KB at -1.)"""
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:                     # runs correctly anyway, only without the limit
-            return contextlib.nullcontext()
-        return threadpool_limits(limits=1, user_api="blas")
+        """Context for a coding loop (``one_blas_thread``): our own threads split the streams."""
+        return one_blas_thread()
 
     def step(self, prev: np.ndarray, state: EngineState) -> np.ndarray:
         """Advance the first ``len(prev)`` streams by one byte; return their (n, 256) int64 tables.

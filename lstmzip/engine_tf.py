@@ -15,11 +15,9 @@ previous bytes go in and the (n, 256) frequency tables come out.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-from .engine import PROB_TOTAL, EngineState, _fixed_point
+from .engine import PROB_TOTAL, EngineState, _fixed_point, one_blas_thread
 from .errors import LstmzipError
 from .model import Model
 
@@ -123,8 +121,9 @@ class TFEngine:
         return np.asarray(state.xs[-1][:n, -self.hidden:])
 
     def parallel(self):
-        """TensorFlow manages its own threads."""
-        return contextlib.nullcontext()
+        """Context for a coding loop: TensorFlow manages its own threads; numpy's BLAS (the
+        adapter's GEMMs) gets one (``engine.one_blas_thread``)."""
+        return one_blas_thread()
 
     def initial_state(self, streams: int) -> EngineState:
         tf = self.tf
