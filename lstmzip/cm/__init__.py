@@ -31,10 +31,15 @@ import numpy as np
 
 from ..errors import LstmzipError
 
-MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm": 32}
-ALL_MODELS = 63
+MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm": 32,
+              "sparse": 256, "record": 512, "class": 1024, "code": 2048, "indirect": 4096,
+              "field": 8192}
+V1_MODELS = 63                      # the switches a v1 block (kernel.py) knows
+ALL_MODELS = V1_MODELS | 0x3F00
 TWIN = 64                           # adaptive blocks: the static LSTM stays an input beside the adapted one
-PARAMS_LEN = 6                      # level, model mask, table bits, match bits, adapt window, adapt lr
+V2 = 128                            # the block is coded by the v2 predictor (kernel_v2.py)
+PARAMS_LEN = 6                      # v1: level, model mask, table bits, match bits, adapt window, adapt lr
+PARAMS_LEN_V2 = 7                   # v2: ... and the high byte of the model mask
 MIN_TABLE_BITS, MAX_TABLE_BITS = 16, 28
 MIN_MATCH_BITS, MAX_MATCH_BITS = 12, 24
 
@@ -49,18 +54,32 @@ class CMParams:
     adapt_lr_shift: int = 0         # its learning rate 2**-shift (lstmzip/adapt.py)
     adapt_deep_shift: int = 0       # > 0: every layer adapts (BPTT), learning rate 2**-this
 
+    @property
+    def v2(self) -> bool:
+        return bool(self.models & V2)
+
+    @property
+    def packed_len(self) -> int:
+        return PARAMS_LEN_V2 if self.v2 else PARAMS_LEN
+
     def pack(self) -> bytes:
         # byte 4: window (low nibble) | deep learning rate (high nibble, 0 = output layer only)
-        return bytes([self.level, self.models, self.table_bits, self.match_bits,
+        head = bytes([self.level, self.models & 0xFF, self.table_bits, self.match_bits,
                       self.adapt_window_log2 | self.adapt_deep_shift << 4, self.adapt_lr_shift])
+        return head + bytes([self.models >> 8]) if self.v2 else head
 
     @classmethod
     def unpack(cls, raw: bytes) -> "CMParams":
-        if len(raw) < PARAMS_LEN:
+        if len(raw) < PARAMS_LEN or (raw[1] & V2 and len(raw) < PARAMS_LEN_V2):
             raise LstmzipError("cm parameters truncated")
         level, models, tbits, mbits, adapt, alr = raw[:PARAMS_LEN]
+        if models & V2:
+            models |= raw[PARAMS_LEN] << 8
+            known = ALL_MODELS | TWIN | V2
+        else:
+            known = V1_MODELS | TWIN
         awin, deep = adapt & 15, adapt >> 4
-        if models & ~(ALL_MODELS | TWIN) or not MIN_TABLE_BITS <= tbits <= MAX_TABLE_BITS \
+        if models & ~known or not MIN_TABLE_BITS <= tbits <= MAX_TABLE_BITS \
                 or not MIN_MATCH_BITS <= mbits <= MAX_MATCH_BITS or not 1 <= level <= 9 \
                 or awin > 8 or alr > 16 or (awin and not models & MODEL_BITS["lstm"]) \
                 or (deep and not awin) or (models & TWIN and not awin):
@@ -80,14 +99,19 @@ class CMParams:
 
     def memory(self, lanes: int = 256) -> int:
         """Bytes of tables a predictor with these parameters allocates."""
-        from . import kernel as k
         tables = (4 << self.table_bits) + (4 << self.match_bits)
+        if self.v2:
+            from . import kernel_v2 as k2
+            return tables + 256 * 256 * 2 + 2 * 65536 * 2 + k2.N_SETS * k2.N_IN * 8 \
+                + (256 + 65536 * 2 + k2.N_APM4) * 33 * 8 + lanes * (256 * 16 + k2.N_LANE * 8)
+        from . import kernel as k
         return tables + 256 * 256 * 2 + k.N_SETS * k.N_IN * 8 + (256 + 65536) * 33 * 8 \
             + lanes * 256 * 16
 
     def names(self) -> str:
         names = [name for name, bit in MODEL_BITS.items() if self.models & bit]
-        return ",".join(names + (["static+adapted"] if self.models & TWIN else [])) or "none"
+        names = ",".join(names + (["static+adapted"] if self.models & TWIN else [])) or "none"
+        return f"v2 {names}" if self.v2 else names
 
 
 def models_mask(names) -> int:
@@ -120,34 +144,51 @@ def _zeroed(n: int, dtype) -> np.ndarray:
 class Predictor:
     """All shared state of one block's context mixing: tables, mixer weights, per-lane contexts.
 
-    ``step(mode, t, lanes, freq)`` codes byte t of lanes 0..lanes-1 (see kernel.code_step);
-    the encoder passes the block in ``buf``, the decoder an empty buffer that fills as it goes.
+    ``step(t, lanes, freq, adapted)`` codes byte t of lanes 0..lanes-1 (see the kernels'
+    code_step); the encoder passes the block in ``buf``, the decoder an empty buffer that fills
+    as it goes. v1 blocks run ``kernel.py``, v2 blocks ``kernel_v2.py``.
     """
 
     def __init__(self, params: CMParams, starts: np.ndarray, buf: np.ndarray, stream: np.ndarray,
                  mode: int):
-        from . import kernel as k
-        self.k = k
+        from . import kernel as k1
         self.params = params
         self.mode = mode
-        n_slots = 1 << params.table_bits
-        self.slots = _zeroed(n_slots, np.uint32)             # untouched pages cost no RAM
         self.order1 = np.full((256, 256), 32768, np.uint16)
         self.match_table = _zeroed(1 << params.match_bits, np.int32)
         self.match_sm = np.full(64, 32768, np.int64)
+        apm_row = k1.SQUASH[np.clip((np.arange(33) - 16) * 128, -2047, 2047) + 2047] * 16
+        if params.v2:
+            from . import kernel_v2 as k
+            from .states import INIT_P
+            self.slots = _zeroed(4 << params.table_bits, np.uint8)   # bit-history buckets
+            self.sm = np.zeros((k.N_H, 256), np.int64)
+            self.sm[:, :len(INIT_P)] = INIT_P
+            self.ind2 = np.zeros(65536, np.uint16)
+            self.ind3 = np.zeros(65536, np.uint16)
+            self.apm3 = np.tile(apm_row, 65536).astype(np.int64)
+            self.apm4 = np.tile(apm_row, k.N_APM4).astype(np.int64)
+            self.final_w = np.full((k.N_FINAL, k.N_MIX), 65536 // k.N_MIX, np.int64)
+        else:
+            k = k1
+            self.slots = _zeroed(1 << params.table_bits, np.uint32)  # untouched pages cost no RAM
+            self.final_w = np.full(k.N_MIX, 65536 // k.N_MIX, np.int64)
+        self.k = k
         self.weights = np.zeros((k.N_SETS, k.N_IN), np.int64)
         if params.models & MODEL_BITS["lstm"]:
             self.weights[:, 0] = 65536                       # start out as the LSTM alone
+        elif params.v2:
+            self.weights[:, k.X_CTX:k.X_MATCH:2] = 65536 // 8
         else:
             self.weights[:, 1:k.N_CTX + 1] = 16384
-        self.final_w = np.full(k.N_MIX, 65536 // k.N_MIX, np.int64)
-        apm_row = k.SQUASH[np.clip((np.arange(33) - 16) * 128, -2047, 2047) + 2047] * 16
         self.apm1 = np.tile(apm_row, 256).astype(np.int64)
         self.apm2 = np.tile(apm_row, 65536).astype(np.int64)
         self.lanes = np.zeros((len(starts), k.N_LANE), np.int64)
         self.lanes[:, k.L_START] = starts
         self.lanes[:, k.L_LINE] = starts
         self.lanes[:, k.L_PLINE] = -1
+        if params.v2:
+            self.lanes[:, k.L_LEAD] = 1
         self.rec_last = np.full((len(starts), 256), -1, np.int64)
         self.rec_dist = np.zeros((len(starts), 256), np.int64)
         self.buf = buf
@@ -165,6 +206,13 @@ class Predictor:
     def step(self, t: int, lanes: int, freq: np.ndarray, adapted: np.ndarray) -> None:
         """freq: the LSTM's (lanes, 256) tables; adapted: the adapting engine's, read only on TWIN
         blocks (freq is then the static model's; both are mixer inputs)."""
+        if self.params.v2:
+            self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
+                             self.rec_last, self.rec_dist, self.slots, self.sm, self.order1,
+                             self.ind2, self.ind3, self.match_table, self.match_sm,
+                             self.weights, self.final_w, self.apm1, self.apm2, self.apm3,
+                             self.apm4, self.cs, self.stream, self.params.models)
+            return
         self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
                          self.rec_last, self.rec_dist,
                          self.slots, self.order1, self.match_table, self.match_sm,
@@ -175,7 +223,7 @@ class Predictor:
         """Drop the tables (the object may outlive the block in a traceback)."""
         self.slots = self.match_table = self.apm1 = self.apm2 = self.weights = None
         self.rec_last = self.rec_dist = self.known = None
-
+        self.sm = self.ind2 = self.ind3 = self.apm3 = self.apm4 = None
     def finish(self) -> bytes:
         """Encoder: flush the coder (the 4 bytes of x1) and return the code."""
         k, cs = self.k, self.cs

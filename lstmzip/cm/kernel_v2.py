@@ -1,0 +1,426 @@
+"""The v2 context-mixing predictor: bit histories, state maps, more models, two mixing layers.
+
+One call of ``code_step`` codes byte t of every active stream of a block (lane 0 first), 8
+bits each, most significant first, exactly like the v1 kernel (``kernel.py``, which still
+decodes older blocks and lends this module its arithmetic coder, squash/stretch, hash, mixer
+and APM primitives: those are part of the format and never change). For every bit::
+
+    inputs   x = [ LSTM bit probability (stretch),  direct order-1 counter,
+                   for each of N_H hashed contexts: its bit history's state, mapped by that
+                   context's adaptive state map to p, given as stretch(p) and (p - 1/2),
+                   match model (2 inputs), bias, the adapted LSTM (adaptive twin blocks) ]
+    p_j      = squash(w_j[set_j] . x >> 16)           N_MIX mixers, weight sets chosen by the
+                                                      partial byte, match state, LSTM confidence
+                                                      and expected bit, c1, character classes
+    p_mix    = squash(v[k] . stretch(p_j) >> 16)      second layer, a weight set per bit position
+    p        = (2 p_mix + apm(c0) + apm(c0,c1) + apm(c0,c2,c1) + ... ) / 8   (SSE chain)
+
+then the bit is coded and every state, state map, counter, mixer and APM updates from it.
+
+A context's table slot is a bucket of 16 bytes: a check byte and the 15 bit-history states
+of one nibble's bit tree (``states.py``); a byte uses two buckets, one per nibble. A bucket is
+looked up among 3 neighbours in a 64-byte line; on a miss the one whose first node has the
+fewest observations is taken over. All of it is integer arithmetic on int64, the lanes of a
+block share every table and update it in lane order, and the decoder, which decodes lane
+0's byte before lane 1's, sees exactly the state the encoder saw.
+
+Every index into a table is in range by construction (masks, clips, explicit checks against
+the block length): numba does not check bounds, and a hostile file must not steer a write.
+
+The update rules, constants and layouts are written down in ``docs/cm.md`` ("v2").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, RATE, apm_predict, apm_update, code_bit, hash2, mix_dot, mix_update,
+                     squash, stretch)
+from .states import INIT_P, NEXT, TOTAL
+
+# ---- layout ----------------------------------------------------------------------------------
+
+N_H = 22            # hashed bit-history contexts (see ctx_hashes)
+X_CTX = 2           # x[X_CTX + 2m], x[X_CTX + 2m + 1]: context m's two inputs
+X_MATCH = X_CTX + 2 * N_H
+X_BIAS = X_MATCH + 2
+X_TWIN = X_BIAS + 1
+N_IN = X_TWIN + 1
+N_MIX = 5
+MIX_SETS = (256, 64, 192, 256, 512)    # c0; match; LSTM conf x expected bit x k; c1; classes x k
+MIX_OFFSET = (0, 256, 320, 512, 768)
+N_SETS = 1280
+assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS == sum(MIX_SETS)
+N_APM4 = 64 * 3 * 8  # match state x LSTM expected bit x bit position
+N_FINAL = 8         # second-layer weight sets: one per bit position
+SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
+MATCH_MIN = 6
+MATCH_MAX = 65535
+REC_MAX = 4096
+
+# Model switches: the low byte as v1 (lstm, orders, word, column, match, apm, twin), bit 128 marks
+# a v2 block, the next byte switches the v2 families.
+USE_LSTM, USE_ORDERS, USE_WORD, USE_COLUMN, USE_MATCH, USE_APM, USE_TWIN = 1, 2, 4, 8, 16, 32, 64
+USE_SPARSE, USE_RECORD, USE_CLASS, USE_CODE, USE_INDIRECT, USE_FIELD = 256, 512, 1024, 2048, 4096, 8192
+
+# Which switch each hashed context belongs to.
+CTX_FAMILY = np.array([USE_ORDERS] * 7 + [USE_WORD] * 3 + [USE_SPARSE] * 3 + [USE_COLUMN] * 2
+                      + [USE_RECORD] * 2 + [USE_CLASS, USE_CODE] + [USE_INDIRECT] * 2 + [USE_FIELD],
+                      np.int64)
+assert len(CTX_FAMILY) == N_H
+
+# Per-lane state columns.
+(L_C4, L_C8, L_W0, L_W1, L_W2, L_COL, L_LINE, L_PLINE, L_MPTR, L_MLEN, L_START, L_RLEN, L_RCAND,
+ L_RCNT, L_CLS, L_INDENT, L_LEAD, L_DEPTH, L_FIELD) = range(19)
+N_LANE = 19
+
+
+
+def char_class_table() -> np.ndarray:
+    """Byte -> class 0..7: other control, space/tab, newline, digit, lower (and bytes >= 128),
+    upper, sentence punctuation .,;:!?, other symbols."""
+    cls = np.full(256, 7, np.int64)
+    cls[:32] = 0
+    cls[[9, 32]] = 1
+    cls[[10, 13]] = 2
+    cls[48:58] = 3
+    cls[97:123] = 4
+    cls[128:] = 4
+    cls[65:91] = 5
+    for ch in b".,;:!?":
+        cls[ch] = 6
+    return cls
+
+
+CLASS = char_class_table()
+
+
+@njit(cache=True, inline="always")
+def bucket_v2(ht, h, hmask):
+    """The bucket (index of its check byte) of the context with hash h: one of the three
+    16-byte buckets at h, h^16, h^32 whose check byte matches, else the one of them whose first
+    node has seen the fewest bits, taken over (check written, its 15 states reset to 0)."""
+    base = h & hmask
+    chk = (h >> 32) & 0xFF
+    best = base
+    best_n = 1 << 30
+    for j in range(3):
+        b = base ^ (j << 4) if j < 2 else base ^ 32
+        if ht[b] == chk:
+            return b
+        n = TOTAL[ht[b + 1]]
+        if n < best_n:
+            best_n = n
+            best = b
+    ht[best] = chk
+    for i in range(1, 16):
+        ht[best + i] = 0
+    return best
+
+
+@njit(cache=True, inline="always")
+def sm_update(sm, row, s, bit):
+    """State map entry (p | n << 16) moves 2/(2n+3) of the way to the bit; n saturates at SM_LIMIT."""
+    v = sm[row, s]
+    p = v & 0xFFFF
+    n = v >> 16
+    target = 65535 if bit else 0
+    p += ((target - p) * RATE[n]) >> 16
+    if p < 16:
+        p = 16
+    if p > 65519:
+        p = 65519
+    if n < SM_LIMIT:
+        n += 1
+    sm[row, s] = p | (n << 16)
+
+
+@njit(cache=True)
+def ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh):
+    """The N_H context hashes of a lane at a byte boundary (40-bit values)."""
+    c4 = st[L_C4]
+    c8 = st[L_C8]
+    w0 = st[L_W0]
+    bh[0] = hash2(c1, 100)
+    bh[1] = hash2(c4 & 0xFFFF, 101)
+    bh[2] = hash2(c4 & 0xFFFFFF, 102)
+    bh[3] = hash2(c4, 103)
+    bh[4] = hash2(c4, (c8 & 0xFF) + 104 * 65536)
+    bh[5] = hash2(c4, (c8 & 0xFFFF) + 105 * 65536)
+    bh[6] = hash2(hash2(c4, c8) & 0xFFFFFFFF, 106)
+    bh[7] = hash2(w0, c1 + 107 * 256 if w0 == 0 else 107)
+    bh[8] = hash2(w0, st[L_W1] ^ 0x1080000)
+    bh[9] = hash2(w0, st[L_W2] ^ 0x1090000)
+    bh[10] = hash2((c4 >> 8) & 0xFFFF, 110)
+    bh[11] = hash2(c1 | (((c4 >> 16) & 0xFF) << 8), 111)
+    bh[12] = hash2((c4 >> 16) & 0xFFFF, 112)
+    col = st[L_COL]
+    bh[13] = hash2(above | (min(col, 255) << 8), 113)
+    bh[14] = hash2(above | (c1 << 8), 114)
+    rlen = st[L_RLEN]
+    bh[15] = hash2(r1 | (r2 << 8) | (rlen << 16), 115)
+    bh[16] = hash2(r1 | (c1 << 8) | (rlen << 16), 116)
+    bh[17] = hash2(st[L_CLS] & 0xFFFFFF, 117)
+    bh[18] = hash2(min(st[L_INDENT], 63) | (st[L_DEPTH] << 6) | (c1 << 10) | (st[L_LEAD] << 18), 118)
+    bh[19] = hash2(np.int64(ind2[c4 & 0xFFFF]) | (c1 << 16), 119)
+    i3 = hash2(c4 & 0xFFFFFF, 7) & 0xFFFF
+    bh[20] = hash2(np.int64(ind3[i3]) | ((c4 & 0xFFFF) << 16), 120)
+    bh[21] = hash2(min(st[L_FIELD], 255) | (c1 << 8) | (CLASS[(c4 >> 8) & 0xFF] << 16), 121)
+
+
+@njit(cache=True)
+def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
+              ht, sm, order1, ind2, ind3, match_table, match_sm,
+              weights, final_w, apm1, apm2, apm3, apm4, cs, stream, models):
+    """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
+
+    freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); freq2: the adapted LSTM's
+    (read only with USE_TWIN); buf: the block, known[pos] = 1 once buf[pos] is coded; ht: the
+    bit-history buckets of every hashed context (uint8, a power of two bytes); sm: (N_H, 256)
+    state maps. Returns nothing; every table is updated.
+    """
+    hmask = (len(ht) - 1) ^ 15
+    mmask = len(match_table) - 1
+    x = np.zeros(N_IN, np.int64)
+    hx = np.zeros(N_MIX, np.int64)
+    pk = np.zeros(N_MIX, np.int64)
+    rows = np.zeros(N_MIX, np.int64)
+    bh = np.zeros(N_H, np.int64)
+    bucket = np.zeros(N_H, np.int64)
+    slot = np.zeros(N_H, np.int64)
+    state = np.zeros(N_H, np.int64)
+    cum = np.zeros(257, np.int64)
+    cum2 = np.zeros(257, np.int64)
+    use = np.zeros(N_H, np.int64)
+    for m in range(N_H):
+        use[m] = models & CTX_FAMILY[m]
+    for lane in range(lanes):
+        st = lane_state[lane]
+        pos = st[L_START] + t
+        c4 = st[L_C4]
+        c1 = c4 & 0xFF
+        c2 = (c4 >> 8) & 0xFF
+        col = st[L_COL]
+        above = 0
+        if st[L_PLINE] >= 0 and st[L_PLINE] + col < st[L_LINE]:
+            above = np.int64(buf[st[L_PLINE] + col])
+        rlen = st[L_RLEN]
+        r1 = 0
+        r2 = 0
+        if rlen > 0 and pos - rlen >= st[L_START]:
+            r1 = np.int64(buf[pos - rlen])
+            if pos - 2 * rlen >= st[L_START]:
+                r2 = np.int64(buf[pos - 2 * rlen])
+        ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh)
+        # -- match model: follow the current match or find one
+        mlen = st[L_MLEN]
+        mptr = st[L_MPTR]
+        if mlen > 0 and (mptr >= len(buf) or known[mptr] == 0):
+            mlen = 0
+        if mlen == 0 and (models & USE_MATCH) and t >= MATCH_MIN:
+            hm = hash2(c4, (st[L_C8] & 0xFFFF) + 77 * 65536) & mmask
+            cand = np.int64(match_table[hm]) - 1
+            if cand >= MATCH_MIN and known[cand] == 1:
+                n = 0
+                while n < 32 and pos - 1 - n >= st[L_START] and cand - 1 - n >= 0 \
+                        and known[cand - 1 - n] == 1 and buf[cand - 1 - n] == buf[pos - 1 - n]:
+                    n += 1
+                if n >= MATCH_MIN:
+                    mlen = n
+                    mptr = cand
+        expect = np.int64(buf[mptr]) if mlen > 0 else np.int64(0)
+        mbucket = 0
+        if mlen > 0:
+            mbucket = min(mlen, 15) if mlen < 16 else min(16 + (mlen >> 4), 31)
+        # -- LSTM: cumulative frequencies and its most likely byte
+        cum[0] = 0
+        top = 0
+        for s in range(256):
+            f = freq[lane, s]
+            cum[s + 1] = cum[s] + f
+            if f > freq[lane, top]:
+                top = s
+        if models & USE_TWIN:
+            for s in range(256):
+                cum2[s + 1] = cum2[s] + freq2[lane, s]
+        cls12 = CLASS[c1] * 8 + CLASS[c2]
+        byte = np.int64(buf[pos]) if mode == ENCODE else np.int64(0)
+        c0 = 1
+        for k in range(8):
+            # -- inputs
+            lo = (c0 - (1 << k)) << (8 - k)
+            mid = lo + (1 << (7 - k))
+            hi = lo + (1 << (8 - k))
+            p_lstm = ((cum[hi] - cum[mid]) << 12) // (cum[hi] - cum[lo])
+            p_lstm = min(max(p_lstm, 1), 4095)
+            x[0] = stretch(p_lstm) if (models & USE_LSTM) else 0
+            o0 = np.int64(order1[c1, c0])
+            x[1] = stretch(o0 >> 4) if (models & USE_ORDERS) else 0
+            node = c0 if k < 4 else (c0 & ((1 << (k - 4)) - 1)) | (1 << (k - 4))
+            for m in range(N_H):
+                if use[m]:
+                    if k == 0 or k == 4:                 # a new nibble: find its bucket
+                        hb = bh[m] if k == 0 else hash2(bh[m] & 0xFFFFFFFF, c0 + (m << 8) + 0x7000)
+                        bucket[m] = bucket_v2(ht, hb, hmask)
+                    slot[m] = bucket[m] + node
+                    s = np.int64(ht[slot[m]])
+                    state[m] = s
+                    if s == 0:
+                        x[X_CTX + 2 * m] = 0
+                        x[X_CTX + 2 * m + 1] = 0
+                    else:
+                        p12 = (sm[m, s] & 0xFFFF) >> 4
+                        x[X_CTX + 2 * m] = stretch(p12)
+                        x[X_CTX + 2 * m + 1] = (p12 - 2048) >> 1
+                else:
+                    x[X_CTX + 2 * m] = 0
+                    x[X_CTX + 2 * m + 1] = 0
+            ebit = 0
+            if mlen > 0 and ((expect | 256) >> (8 - k)) == c0:
+                ebit = (expect >> (7 - k)) & 1
+                msi = mbucket * 2 + ebit
+                x[X_MATCH] = stretch(match_sm[msi] >> 4)
+                x[X_MATCH + 1] = (min(mlen, 32) << 6) * (2 * ebit - 1)
+                mset = msi
+            else:
+                msi = -1
+                x[X_MATCH] = 0
+                x[X_MATCH + 1] = 0
+                mset = 0
+            x[X_BIAS] = 256
+            if models & USE_TWIN:
+                p_twin = ((cum2[hi] - cum2[mid]) << 12) // (cum2[hi] - cum2[lo])
+                x[X_TWIN] = stretch(min(max(p_twin, 1), 4095))
+            else:
+                x[X_TWIN] = 0
+            # -- first layer: N_MIX mixers, each with a weight set chosen by a small context
+            conf = min(abs(x[0]) >> 8, 7)
+            lexp = 0
+            if (models & USE_LSTM) and ((top | 256) >> (8 - k)) == c0:
+                lexp = 1 + ((top >> (7 - k)) & 1)
+            rows[0] = MIX_OFFSET[0] + c0
+            rows[1] = MIX_OFFSET[1] + mset
+            rows[2] = MIX_OFFSET[2] + (conf * 3 + lexp) * 8 + k
+            rows[3] = MIX_OFFSET[3] + c1
+            rows[4] = MIX_OFFSET[4] + cls12 * 8 + k
+            s_final = 0
+            for j in range(N_MIX):
+                d = mix_dot(weights, rows[j], x, N_IN)
+                if d > 2047:
+                    d = 2047
+                if d < -2047:
+                    d = -2047
+                hx[j] = d
+                pk[j] = squash(d)
+                s_final += final_w[k, j] * d
+            s_final >>= 16
+            p_mix = squash(s_final)
+            # -- SSE chain
+            if models & USE_APM:
+                a1, i1 = apm_predict(apm1, c0, p_mix)
+                a2, i2 = apm_predict(apm2, c0 | (c1 << 8), p_mix)
+                a3, i3 = apm_predict(apm3, (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
+                a4, i4 = apm_predict(apm4, (mset * 3 + lexp) * 8 + k, p_mix)
+                p = (2 * p_mix + a1 + 2 * a2 + 2 * a3 + a4 + 4) >> 3
+            else:
+                i1 = i2 = i3 = i4 = 0
+                p = p_mix
+            p = min(max(p, 1), 4095)
+            # -- code
+            bit = (byte >> (7 - k)) & 1
+            bit = code_bit(mode, cs, stream, bit, p)
+            # -- update
+            target = bit << 12
+            for j in range(N_MIX):
+                mix_update(weights, rows[j], x, N_IN, target - pk[j], 11)
+            err = target - p_mix
+            for j in range(N_MIX):
+                w = final_w[k, j] + ((hx[j] * err) >> 14)
+                final_w[k, j] = min(max(w, -4194304), 4194304)
+            if models & USE_APM:
+                apm_update(apm1, i1, bit, 7)
+                apm_update(apm2, i2, bit, 7)
+                apm_update(apm3, i3, bit, 7)
+                apm_update(apm4, i4, bit, 7)
+            o0 += (((bit << 16) - bit) - o0) >> 5
+            order1[c1, c0] = o0
+            for m in range(N_H):
+                if use[m]:
+                    s = state[m]
+                    if s != 0:
+                        sm_update(sm, m, s, bit)
+                    ht[slot[m]] = NEXT[s, bit]
+            if msi >= 0:
+                v = match_sm[msi]
+                match_sm[msi] = v + ((((bit << 16) - bit) - v) >> 6)
+            c0 = (c0 << 1) | bit
+        byte = c0 & 0xFF
+        # -- after the byte: the block, the match model, the lane's contexts
+        buf[pos] = byte
+        known[pos] = 1
+        if mlen > 0:
+            if expect == byte and mptr + 1 < len(buf):
+                mlen = min(mlen + 1, MATCH_MAX)
+                mptr += 1
+            else:
+                mlen = 0
+        c8 = st[L_C8]
+        if (models & USE_MATCH) and t >= MATCH_MIN:
+            match_table[hash2(c4, (c8 & 0xFFFF) + 77 * 65536) & mmask] = pos + 1
+        st[L_MLEN] = mlen
+        st[L_MPTR] = mptr
+        after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3)
+
+
+@njit(cache=True)
+def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
+    """A lane's contexts after byte at pos: history, words, classes, code shape, records, lines."""
+    ind2[c4 & 0xFFFF] = ((np.int64(ind2[c4 & 0xFFFF]) << 8) | byte) & 0xFFFF
+    i3 = hash2(c4 & 0xFFFFFF, 7) & 0xFFFF
+    ind3[i3] = ((np.int64(ind3[i3]) << 8) | byte) & 0xFFFF
+    st[L_C8] = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF
+    st[L_C4] = ((c4 << 8) | byte) & 0xFFFFFFFF
+    cls = CLASS[byte]
+    st[L_CLS] = ((st[L_CLS] << 3) | cls) & 0xFFFFFF
+    if cls == 4 or cls == 5 or cls == 3 or byte == 95:          # letters, digits, _: a word
+        st[L_W0] = ((st[L_W0] * 0x2F0B5) + (byte | 32) + 1) & 0xFFFFFFFF
+    elif st[L_W0] != 0:
+        st[L_W2] = st[L_W1]
+        st[L_W1] = st[L_W0]
+        st[L_W0] = 0
+    if byte == 40 or byte == 91 or byte == 123:                  # ( [ {
+        st[L_DEPTH] = min(st[L_DEPTH] + 1, 15)
+    elif (byte == 41 or byte == 93 or byte == 125) and st[L_DEPTH] > 0:
+        st[L_DEPTH] -= 1
+    if st[L_LEAD]:
+        if byte == 32:
+            st[L_INDENT] += 1
+        elif byte == 9:
+            st[L_INDENT] += 4
+        else:
+            st[L_LEAD] = 0
+    if byte == 32 or byte == 9 or byte == 44 or byte == 59 or byte == 124:
+        st[L_FIELD] += 1
+    # record model: a byte value seen three times d apart confirms d (2 <= d <= REC_MAX);
+    # the same d confirmed twice in a row becomes the record length
+    d = pos - rec_last[lane, byte]
+    if rec_last[lane, byte] >= 0 and 2 <= d <= REC_MAX and d == rec_dist[lane, byte]:
+        if d == st[L_RCAND]:
+            st[L_RCNT] += 1
+        else:
+            st[L_RCAND] = d
+            st[L_RCNT] = 1
+        if st[L_RCNT] >= 2:
+            st[L_RLEN] = d
+    rec_dist[lane, byte] = d if rec_last[lane, byte] >= 0 else 0
+    rec_last[lane, byte] = pos
+    if byte == 10:
+        st[L_PLINE] = st[L_LINE]
+        st[L_LINE] = pos + 1
+        st[L_COL] = 0
+        st[L_INDENT] = 0
+        st[L_LEAD] = 1
+        st[L_FIELD] = 0
+    else:
+        st[L_COL] += 1
