@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import errno
 import importlib
 import io
 import os
+import re
 import signal
 import stat
 import sys
@@ -29,13 +31,13 @@ import unicodedata
 
 from . import __version__
 from . import format as fmt
-from . import output
+from . import output, tflog
 from .errors import LstmzipError
 
 PROG = "lstmzip"
 # Subcommands that live in their own packages; each module has register(subparsers)
 # and imports nothing heavy (TensorFlow, matplotlib) until its command runs.
-PLUGINS = ("lstmzip.train.cli", "lstmzip.bench.cli", "lstmzip.lab.cli", "lstmzip.corpus")
+PLUGINS = ("lstmzip.train.cli", "lstmzip.bench.cli", "lstmzip.lab.cli", "lstmzip.corpus", "lstmzip.models_cli")
 CODEC_COMMANDS = ("compress", "decompress", "test", "info")
 
 
@@ -84,14 +86,39 @@ def _say(args, msg: str, level: int = 1) -> None:
         print(f"{PROG}: {printable(msg)}", file=sys.stderr)
 
 
-def _progress(args, total, desc: str):
-    """A tqdm bar on stderr (bytes, KB/s, ETA) when stderr is a terminal; else None."""
-    if args.verbosity < 1 or not sys.stderr.isatty():
+def _same_terminal() -> bool:
+    """Whether stdout and stderr are the same terminal: a bar there would be drawn into the data."""
+    try:
+        if not sys.stdout.isatty():
+            return False
+        return os.fstat(sys.stdout.fileno()).st_rdev == os.fstat(sys.stderr.fileno()).st_rdev
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def _progress(args, total, desc: str, dst: str = ""):
+    """A tqdm bar on stderr (bytes, KB/s, percentage and ETA when the total is known) when
+    stderr is a terminal that is not also receiving the output (-dc on a terminal); else None."""
+    if args.verbosity < 1 or not sys.stderr.isatty() or (dst == "-" and _same_terminal()):
         return None, None
     from tqdm import tqdm
     bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                file=sys.stderr, leave=False, dynamic_ncols=True)
     return bar, bar.update
+
+
+def _member_totals(bar):
+    """decompress_stream's on_member for a bar: its total is the sum of the members' original
+    sizes, read from each header as it comes (unknown while any member's size is)."""
+    if bar is None:
+        return None
+    sizes = []
+
+    def on_member(header) -> None:
+        sizes.append(header.size)
+        bar.total = None if None in sizes else sum(sizes)
+        bar.refresh()
+    return on_member
 
 
 def _output_name(args, src: str) -> str:
@@ -126,7 +153,7 @@ def _open_input(src: str):
         return sys.stdin.buffer, st
     try:
         if os.path.isdir(src):
-            raise Failure(f"{src}: is a directory")
+            raise Failure(f"{src}: is a directory (use -r for the files under it)")
         f = open(src, "rb")
         return f, os.fstat(f.fileno())
     except OSError as exc:
@@ -283,6 +310,9 @@ class _HoldBack(io.RawIOBase):
 # ---- one file -----------------------------------------------------------------------------
 
 def _process(args, src: str, coder) -> None:
+    if args.mode == "compress" and src != "-" and src.endswith(fmt.SUFFIX) and not args.force:
+        _say(args, f"{src}: already has the {fmt.SUFFIX} suffix, skipped (use -f to compress it again)")
+        return
     dst = "-" if args.mode == "test" else _output_name(args, src)
     if dst == "-" and args.mode == "compress" and sys.stdout.isatty() and not args.force:
         raise Failure("stdout is a terminal, aborting (use -f to write compressed data to it)")
@@ -303,9 +333,8 @@ def _process(args, src: str, coder) -> None:
         source = reader
         if args.mode == "compress":
             source, size = _read_first_block(reader, st, coder.block_size)
-        elif _regular(st) and st.st_size:
-            size = st.st_size
-        bar, update = _progress(args, size, os.path.basename(src) if src != "-" else "stdin")
+        # (decompressing, the total comes from each member's header: _member_totals)
+        bar, update = _progress(args, size, os.path.basename(src) if src != "-" else "stdin", dst)
         if args.mode == "test":
             sink = _Discard()
         elif dst == "-":
@@ -318,7 +347,7 @@ def _process(args, src: str, coder) -> None:
             n_in = coder.compress_stream(source, counter, size=size, progress=update)
             n_out = counter.count
         else:
-            n_out = coder.decompress_stream(source, counter, progress=update)
+            n_out = coder.decompress_stream(source, counter, progress=update, on_member=_member_totals(bar))
             n_in = reader.count
         if out:
             out.commit()
@@ -357,11 +386,23 @@ def _done(args, src: str, dst: str, regular: bool, n_in: int, n_out: int, second
         if not regular:
             _say(args, f"{src}: not a regular file, not removed")
             return
+        if not _complete_file(dst, n_out):          # /dev/null, a FIFO, a terminal: zstd's rule
+            _say(args, f"{src}: --rm ignored: the output {dst} is not a regular file; input kept")
+            return
         try:
             os.unlink(src)
         except OSError as exc:
             raise Failure(f"{src}: output written, but the input could not be removed "
                           f"({exc.strerror or exc})") from None
+
+
+def _complete_file(path: str, size: int) -> bool:
+    """--rm's condition: `path` is a regular file holding the `size` bytes just written."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size
 
 
 class _Counter(io.RawIOBase):
@@ -422,19 +463,25 @@ def cmd_codec(args) -> int:
     if args.output is not None and len(files) > 1:
         _error("-o can only be used with a single input file")
         return 1
-    if args.rm and args.stdout:
-        _error("--rm cannot be combined with -c/--stdout")
-        return 1
+    if args.rm and args.stdout:                      # zstd: a note, and the inputs stay
+        _say(args, "--rm ignored: the output is stdout; inputs kept")
+        args.rm = False
     if files.count("-") > 1:
         _error("stdin can only be read once")
         return 1
     if args.cluster is not None and args.workers > 1:
         _error("--cluster and --workers cannot be combined (the cluster's workers code the blocks)")
         return 1
+    unreadable = []                                  # -r: directories that could not be listed
     if args.recursive:
         from .cluster import expand
+
+        def cannot_list(path, exc):
+            _error(f"{path}: cannot read directory ({exc.strerror or exc}); skipped")
+            unreadable.append(path)
         files = [x for f in files
-                 for x in (expand([f], args.mode == "compress") if f != "-" and os.path.isdir(f) else [f])]
+                 for x in (expand([f], args.mode == "compress", cannot_list)
+                           if f != "-" and os.path.isdir(f) else [f])]
         if args.output is not None and len(files) != 1:
             _error("-o can only be used with a single input file")
             return 1
@@ -448,6 +495,7 @@ def cmd_codec(args) -> int:
             coder = Compressor(args.model, streams=args.streams, backend=args.backend, device=args.device,
                                block_size=args.block_size, threads=args.threads, level=args.level,
                                adapt=args.adapt or None, workers=args.workers, runner=runner)
+            coder.compact = True              # a small input: 19 bytes + its data (docs/format.md)
         else:
             coder = Decompressor(args.model, backend=args.backend, device=args.device, threads=args.threads,
                                  workers=args.workers, runner=runner)
@@ -457,7 +505,7 @@ def cmd_codec(args) -> int:
             runner.close()
         return 1
     try:
-        return _code_files(args, files, coder, runner)
+        return max(_code_files(args, files, coder, runner), 1 if unreadable else 0)
     finally:
         if runner is not None:
             runner.close()
@@ -531,35 +579,56 @@ def _block_kind(bh, payload: bytes) -> str:
     return name
 
 
+def _block_models(bh, payload: bytes) -> str:
+    """The models that coded a block, for `info -v`: the cm models' names, 'lstm', or '-'."""
+    from .cm import CMParams
+    if bh.method == fmt.LSTM:
+        return "lstm"
+    if bh.method not in fmt.CM_METHODS:
+        return "-"
+    try:
+        return CMParams.unpack(payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload).names()
+    except LstmzipError:
+        return "?"
+
+
 def cmd_info(args) -> int:
     from .codec import Decompressor
     status = 0
-    for src in args.files:
+    for src in args.files or ["-"]:
         try:
             infile, _ = _open_input(src)
             with contextlib.ExitStack() as stack:
                 if infile is not sys.stdin.buffer:
                     stack.enter_context(infile)
                 reader = _CountingReader(infile)
-                lines, packed, raw = [], 0, 0
-                for index, (header, bh, payload) in enumerate(Decompressor().blocks(reader)):
+                members, rows, raw = [], [], 0      # concatenated files: one header per member
+                for header, bh, payload in Decompressor().blocks(reader, members=True):
+                    if not members or header is not members[-1]:
+                        members.append(header)
                     if isinstance(bh, fmt.End):
-                        break
-                    packed += len(payload)
+                        continue
                     raw += bh.raw_len
                     bpb = 8 * len(payload) / bh.raw_len
-                    lines.append(f"  block {index:5d}  {_block_kind(bh, payload):16s}  "
-                                 f"{bh.raw_len:9d} -> {bh.payload_len:9d}  {bpb:6.3f} bits/byte"
-                                 + (f"  streams {bh.streams}" if bh.method in fmt.MODEL_METHODS else ""))
+                    rows.append(f"  block {len(rows):5d}  {_block_kind(bh, payload):16s}  "
+                                f"{bh.raw_len:9d} -> {bh.payload_len:9d}  {bpb:6.3f} bits/byte  "
+                                f"streams {bh.streams if bh.method in fmt.MODEL_METHODS else '-':>4}  "
+                                f"models {_block_models(bh, payload)}"
+                                + (f"  (member {len(members)})" if len(members) > 1 else ""))
             total = reader.count
             print(f"{printable(src)}:")
-            print(f"  model     {printable(header.model_name)}  sha256 {header.model_sha256.hex()}")
+            models = {(h.model_name, h.model_sha256) for h in members if h.model_sha256 is not None}
+            for name, sha in sorted(models) or [("none needed (no block is model-coded)", None)]:
+                print(f"  model     {printable(name)}" + (f"  sha256 {sha.hex()}" if sha else ""))
             print(f"  original  {raw} bytes   compressed {total} bytes   "
                   f"{8 * total / raw if raw else 0:.3f} bits/byte   ratio {raw / total if total else 0:.3f}")
-            print(f"  blocks    {len(lines)} (block size {header.block_size}, streams "
-                  f"{header.streams or 'auto'}, format version {header.version})")
-            if args.verbosity >= 1 and lines:
-                print("\n".join(lines))
+            first = members[0]
+            versions = "/".join(str(v) for v in sorted({h.version for h in members}))
+            print(f"  blocks    {len(rows)} (block size {max(h.block_size for h in members)}, streams "
+                  f"{first.streams or 'auto'}, format version {versions}"
+                  + (f", {len(members)} concatenated members" if len(members) > 1 else "") + ")")
+            if args.verbosity >= 2 and rows:
+                print("\n".join(rows))
         except LstmzipError as exc:
             _error(f"{src}: {exc}")
             status = 1
@@ -577,7 +646,10 @@ def cmd_info(args) -> int:
 # ---- parser -------------------------------------------------------------------------------
 
 def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
-    p.add_argument("files", nargs="*", metavar="FILE", help="input files; none or '-' means stdin -> stdout")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help={"test": "files to decode and verify; none or '-' means stdin",
+                         "info": "files to describe; none or '-' means stdin"}.get(
+                       mode, "input files; none or '-' means stdin -> stdout"))
     if mode in ("compress", "decompress"):
         p.add_argument("-d", "--decompress", action="store_true", help="decompress (same as `lstmzip decompress`)")
         p.add_argument("-o", dest="output", metavar="OUT", help="output file (single input only)")
@@ -625,8 +697,12 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="device for --backend tf [Default: auto]")
     p.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0, help="print only errors")
-    p.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, help="more details")
+    p.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2,
+                   help="more details" + (": a line per block (method, streams, models, sizes, bits per byte)"
+                                          if mode == "info" else ""))
     p.set_defaults(verbosity=1, mode=mode, func=cmd_info if mode == "info" else cmd_codec)
+    if mode in ("compress", "decompress"):
+        p.epilog = output.TEMP_NOTE
 
 
 def _levels_help() -> str:
@@ -679,16 +755,53 @@ def build_parser() -> argparse.ArgumentParser:
         except ImportError:
             continue
         module.register(sub)
+    parser.commands = sub.choices           # name -> the command's own parser
     return parser
+
+
+def _command_slot(argv, takes_value) -> int:
+    """Index of the first argument that is neither an option nor an option's value, or -1."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return -1
+        if arg == "-" or not arg.startswith("-"):
+            return i
+        i += 2 if arg in takes_value else 1          # `-m NAME`: skip the value too
+    return -1
+
+
+def _command_argv(parser, argv):
+    """argv with the command word first. zstd style: `lstmzip FILE`, `lstmzip -d FILE` and
+    `lstmzip < in > out` mean compress; flags given before the command word (`lstmzip -q
+    decompress a.lstmz`) move after it, so the command word is never taken for a file; a
+    first argument that looks like a word but is neither a command nor a file is a usage
+    error with a suggestion (`lstmzip decomp a.lstmz`), not a file that cannot be read."""
+    commands = parser.commands
+    if argv and argv[0] in ("-h", "--help", "-V", "--version"):
+        return argv
+    # options of the codec commands that take a value (their value may look like a command word)
+    takes_value = {opt for action in commands["compress"]._actions if action.nargs != 0
+                   for opt in action.option_strings}
+    slot = _command_slot(argv, takes_value)
+    word = argv[slot] if slot >= 0 else None
+    if word in commands:
+        return [word] + argv[:slot] + argv[slot + 1:]
+    if word is not None and re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", word) and not os.path.lexists(word):
+        close = difflib.get_close_matches(word, list(commands), n=1)
+        parser.error(f"unknown command {word!r}" + (f" (did you mean {close[0]!r}?)" if close else
+                     f", and no such file (commands: {', '.join(commands)})"))
+    return ["compress"] + argv
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = set(CODEC_COMMANDS) | {"train", "bench", "lab", "corpus"}
-    # zstd style: `lstmzip FILE`, `lstmzip -d FILE`, `lstmzip < in > out` mean the compress command.
-    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "-V", "--version")):
-        argv.insert(0, "compress")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(_command_argv(parser, argv))
+    if extra:                                # a wrong flag: the usage of the command it was given to
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    tflog.verbose = getattr(args, "verbosity", 1) >= 2 or getattr(args, "verbose", False) is True
     try:
         return args.func(args)
     except KeyboardInterrupt:

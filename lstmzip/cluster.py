@@ -53,10 +53,33 @@ def _distributed():
     return distributed
 
 
+def check_address(address: str) -> None:
+    """One ``LstmzipError`` for an address that cannot name a scheduler: an unknown scheme, or
+    a network address without a host and a port. Checked before a ``Client`` exists: Dask's
+    Client fails on such an address only after building itself, and its ``__del__`` then waits
+    60 s and prints a traceback."""
+    from distributed.comm.addressing import get_address_host_port, parse_address
+    hint = "expected e.g. tcp://HOST:8786"
+    try:
+        scheme, location = parse_address(str(address))
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            host, port = get_address_host_port(address)
+            if not host or not 0 < int(port) < 65536:
+                raise ValueError("no host or port")
+        elif not location:
+            raise ValueError("empty address")
+        from distributed.comm.registry import get_backend
+        get_backend(scheme)                           # an unknown scheme: ValueError
+    except (ValueError, TypeError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise LstmzipError(f"not a Dask scheduler address: {address!r} ({text}; {hint})") from None
+
+
 def connect(address: str, timeout=None):
     """A ``distributed.Client`` on the scheduler at `address`, or one clear ``LstmzipError``.
     `timeout` defaults to Dask's ``distributed.comm.timeouts.connect`` (30 s)."""
     distributed = _distributed()
+    check_address(address)
     try:
         extra = {} if timeout is None else {"timeout": timeout}
         return distributed.Client(address, set_as_default=False, **extra)
@@ -353,26 +376,39 @@ class _Item:
         self.total, self.sha = 0, hashlib.sha256()
         self.end = None
         self.header = None
+        self.frame = None             # compressing: the container around the blocks (codec.Framing)
         self.size = None
         self.started = time.perf_counter()
 
 
-def expand(paths, compressing: bool) -> List[str]:
+def _raise_unreadable(path: str, exc: OSError) -> None:
+    raise LstmzipError(f"{path}: cannot read directory ({exc.strerror or exc})")
+
+
+def expand(paths, compressing: bool, onerror: Optional[Callable[[str, OSError], None]] = None) -> List[str]:
     """Input paths with every directory replaced by the regular files under it, sorted (like
     ``-r``): when compressing, files already ending in .lstmz are left out; when decompressing
-    only those are taken."""
+    only those are taken. A directory (or entry) that cannot be read is never skipped silently:
+    ``onerror(path, exc)`` is called for it (the command line prints a line and exits 1 at the
+    end); by default it raises ``LstmzipError``."""
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
+    onerror = onerror or _raise_unreadable
     out = []
     for path in map(os.fspath, paths):
         if not os.path.isdir(path):
             out.append(path)
             continue
-        for root, dirs, files in os.walk(path):
+        for root, dirs, files in os.walk(path, onerror=lambda exc: onerror(exc.filename or path, exc)):
             dirs.sort()
             for name in sorted(files):
                 full = os.path.join(root, name)
-                if not stat.S_ISREG(os.lstat(full).st_mode):
+                try:
+                    mode = os.lstat(full).st_mode
+                except OSError as exc:                # gone or unreadable since the listing
+                    onerror(full, exc)
+                    continue
+                if not stat.S_ISREG(mode):
                     continue                          # links, FIFOs, sockets: like gzip -r
                 if name.endswith(fmt.SUFFIX) == compressing:
                     continue
@@ -410,16 +446,12 @@ def run_files(mode: str, paths: List[str], coder, runner=None, force: bool = Fal
             return
         try:
             if error is None and not compressing:
-                header, end = item.header, item.end
-                if end.total_size != item.total or end.sha256 != item.sha.digest():
-                    error = "corrupted file (whole-file checksum mismatch)"
-                elif header.size is not None and header.size != item.total:
-                    error = "corrupted file (length differs from the header)"
+                item.end.verify(item.header, item.total, item.sha.digest())
             if error is None and compressing:
                 if item.size is not None and item.total != item.size:
                     error = f"input changed while reading ({item.size} bytes expected, {item.total} read)"
                 else:
-                    end = fmt.End(item.total, item.sha.digest()).pack()
+                    end = item.frame.end(item.total, item.sha.digest())    # (codec.Framing)
                     item.out.file.write(end)
                     res.n_out += len(end)
             if error is None:
@@ -481,7 +513,8 @@ def run_files(mode: str, paths: List[str], coder, runner=None, force: bool = Fal
             try:
                 with infile:
                     if compressing:
-                        head = coder.header(item.size).pack()
+                        item.frame = coder.framing(item.size)
+                        head = item.frame.start()
                         item.out.file.write(head)
                         item.result.n_out += len(head)
                         while item.result.error is None:
@@ -537,6 +570,7 @@ def run_files(mode: str, paths: List[str], coder, runner=None, force: bool = Fal
             try:
                 if compressing:
                     coded, n, stats = value
+                    coded = item.frame.block(coded)
                     item.out.file.write(coded)
                     item.result.n_out += len(coded)
                     item.result.stats["zstd_size"] += stats["zstd_size"]

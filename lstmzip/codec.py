@@ -23,8 +23,10 @@ total length and a SHA-256 of everything, all verified on decode.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
+import math
 import struct
 import zlib
 from typing import BinaryIO, Callable, Iterator, Optional
@@ -34,7 +36,7 @@ import zstandard
 
 from . import format as fmt
 from . import transform as wordtf
-from .cm import ALL_MODELS, MODEL_BITS, PARAMS_LEN, TWIN, CMParams
+from .cm import ALL_MODELS, MODEL_BITS, TWIN, V2, CMParams
 from .coder import Decoder, Encoder
 from .engine import START_BYTE, make_engine
 from .errors import LstmzipError
@@ -48,6 +50,8 @@ CM_MIN_STREAM_LEN = 8192          # cm blocks: streams of at least 8 KiB (measur
                                   # 8 -> 256 streams costs 2.0 % on enwik6, 0.5 % on book1)...
 CM_SMALL_STEPS, CM_SMALL_MAX = 640, 16    # ...but small inputs take at most 640 steps (up to 16 streams:
                                           # 10 KB in under 2 s; 3 -> 12 streams costs 0.4-2.5 % there)
+LSTM_SAMPLE = 32 << 10            # a block's first 32 KiB decide whether its LSTM runs...
+LSTM_MIN_GAIN = 0.01              # ...it does if it saves more than 1 % of them
 ZSTD_LEVEL = 19
 METHODS = ("cm", "lstm", "zstd", "stored")     # block methods a Compressor may choose from
 DEFAULT_LEVEL = 6
@@ -107,7 +111,7 @@ def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False)
     if mode == "deep":
         models |= TWIN                  # the static model stays an input (RESULTS.md section 7)
     window = (ADAPT_DEEP_WINDOW_LOG2 if mode == "deep" else ADAPT_WINDOW_LOG2) if mode else 0
-    return CMParams(level, models, max(16, min(tbits, need)), mbits, window,
+    return CMParams(level, models | V2, max(16, min(tbits, need)), mbits, window,
                     ADAPT_LR_SHIFT if mode else 0, ADAPT_DEEP_SHIFT if mode == "deep" else 0)
 
 
@@ -179,11 +183,14 @@ def choose_streams(n: int, streams: int = 0) -> int:
     return max(1, min(AUTO_MAX_STREAMS, n // MIN_STREAM_LEN))
 
 
-def choose_cm_streams(n: int, streams: int = 0) -> int:
+def choose_cm_streams(n: int, streams: int = 0, lstm: bool = True) -> int:
     """Streams for a cm block: few and long (the models learn across them), but a small input
-    is cut into up to CM_SMALL_MAX streams so it takes no more than CM_SMALL_STEPS steps."""
+    is cut into up to CM_SMALL_MAX streams so it takes no more than CM_SMALL_STEPS steps. A
+    block without the LSTM is one stream (nothing to batch; the models see the data in order)."""
     if streams:
         return max(1, min(streams, n))
+    if not lstm:
+        return 1
     fast = min(-(-n // CM_SMALL_STEPS), CM_SMALL_MAX)
     return max(1, min(AUTO_MAX_STREAMS, max(n // CM_MIN_STREAM_LEN, fast)))
 
@@ -273,6 +280,25 @@ def _predictor(params: CMParams, starts, buf, code, mode):
                            f"{params.memory(len(starts)) / 2**20:.0f} MB") from None
 
 
+def _without_lstm(params: CMParams) -> bool:
+    """v2 blocks that do not run the LSTM are coded by the kernel alone, many steps per call."""
+    return params.v2 and not params.models & MODEL_BITS["lstm"]
+
+
+def _cm_steps_compiled(pred, steps: int, s: int, last: int, progress: Progress) -> None:
+    """Both halves of a block without an LSTM: every step in compiled code, 64 K bytes a call
+    (progress between calls); the decoder stops where the code runs out."""
+    uniform = np.full((s, 256), 256, np.int64)
+    chunk = max(1, 65536 // s)
+    for t0 in range(0, steps, chunk):
+        t1 = min(steps, t0 + chunk)
+        done = pred.steps(t0, t1, steps, s, last, uniform)
+        if pred.cs[pred.k.C_OVER] and pred.mode == pred.k.DECODE:
+            raise LstmzipError(f"cm code ends before the block (step {done - 1} of {steps})")
+        if progress:
+            progress((t1 - t0) * s - (s - last if t1 == steps else 0))
+
+
 def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress = None):
     """The cm payload of a block (parameters, weight digests, code), or None if it would
     exceed the block."""
@@ -285,17 +311,20 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
     uniform = np.full((s, 256), 256, np.int64)
     adapter, digests, twin = _adapter(engine, params), [], _twin(engine, params, s)
     try:
-        with engine.parallel():
-            for t in range(steps):
-                lanes = s if t < steps - 1 else last
-                freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
-                pred.step(t, lanes, freq, own)
-                prev = buf[starts[:lanes] + t].astype(np.int64)
-                if adapter and adapter.record(engine.top_output(state, lanes), own, prev, state) \
-                        and adapter.updates % DIGEST_EVERY == 0:
-                    digests.append(adapter.digest())
-                if progress and (t % 64 == 63 or t == steps - 1):
-                    progress(lanes * (t % 64 + 1))
+        if _without_lstm(params):
+            _cm_steps_compiled(pred, steps, s, last, progress)
+        else:
+            with engine.parallel():
+                for t in range(steps):
+                    lanes = s if t < steps - 1 else last
+                    freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
+                    pred.step(t, lanes, freq, own)
+                    prev = buf[starts[:lanes] + t].astype(np.int64)
+                    if adapter and adapter.record(engine.top_output(state, lanes), own, prev, state) \
+                            and adapter.updates % DIGEST_EVERY == 0:
+                        digests.append(adapter.digest())
+                    if progress and (t % 64 == 63 or t == steps - 1):
+                        progress(lanes * (t % 64 + 1))
     finally:
         if adapter:
             adapter.restore()
@@ -309,12 +338,43 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
     return head + code
 
 
-def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None) -> bytes:
-    from .cm.kernel import DECODE
-    params = CMParams.unpack(payload)
-    if not params.fits(n):
+# The cm coder's finest probability is 4095/4096 (kernel.code_bit; p is clamped to 1..4095), so
+# one coded bit narrows the coder's interval R (x2 - x1 + 1) to at most R*4095/4096 + 1/4096,
+# i.e. by a factor of at most (4095*4096 + 1) / 4096**2 once R > 4096 and at most (R-1)/R below;
+# each code byte widens it by exactly 256; R starts at 2**32 and ends >= 2. An honest code of
+# n bytes (8n bits) is therefore longer than n * CM_MIN_CODE_PER_BYTE bytes (~0.00035: 8 MiB
+# needs 2.9 KB), and a payload shorter than that is forged: refused before any work.
+CM_PROB_BITS = 12
+CM_MIN_CODE_PER_BYTE = math.log2(4 ** CM_PROB_BITS / ((2 ** CM_PROB_BITS - 1) * 2 ** CM_PROB_BITS + 1))
+CM_MAX_DEEP_SAMPLES = (1 << ADAPT_DEEP_WINDOW_LOG2) * MAX_USER_STREAMS   # window x streams, deep
+
+
+def _check_cm_block(params: CMParams, n: int, streams: int, code_len: int, digests: int = 0) -> None:
+    """Refuse a cm block (n bytes in `streams` streams, `code_len` bytes of arithmetic code after
+    the parameters and digests) whose layout no compressor of this version writes, before
+    anything is allocated for it: what a block may allocate is bounded by what its payload could
+    plausibly need. Every bound holds for every block a Compressor writes (docs/limits.md)."""
+    if code_len < n * CM_MIN_CODE_PER_BYTE:
+        raise LstmzipError(f"cm code of {code_len} bytes is too short for {n} bytes (at least "
+                           f"{math.ceil(n * CM_MIN_CODE_PER_BYTE)} needed)")
+    if streams > MAX_USER_STREAMS:           # Compressor: at most 1024 (auto: at most 256)
+        raise LstmzipError(f"cm block claims {streams} streams; a compressor writes at most {MAX_USER_STREAMS}")
+    if not params.fits(n):                   # tables no larger than the compressor picks for n bytes
         raise LstmzipError(f"cm tables too large for a block of {n} bytes")
-    at = PARAMS_LEN
+    if params.adapt.on:
+        window = 1 << params.adapt_window_log2
+        if params.adapt.deep and window * streams > CM_MAX_DEEP_SAMPLES:   # BPTT holds a window
+            raise LstmzipError(f"cm adaptation window of {window} steps x {streams} streams exceeds "
+                               f"what a compressor writes ({CM_MAX_DEEP_SAMPLES} samples)")
+        steps = -(-n // streams)                 # one update per full window, a digest per 64
+        if digests != steps // window // DIGEST_EVERY:
+            raise LstmzipError(f"cm digest count {digests} does not match the block's {steps} steps "
+                               f"({steps // window // DIGEST_EVERY} expected)")
+
+
+def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None) -> bytes:
+    params = CMParams.unpack(payload)
+    at = params.packed_len
     digests = []
     if params.adapt.on:
         if len(payload) < at + 4:
@@ -324,6 +384,8 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
             raise LstmzipError("cm digests truncated")
         digests = list(struct.unpack_from(f"<{count}I", payload, at + 4))
         at += 4 + 4 * count
+    _check_cm_block(params, n, s, len(payload) - at, len(digests))      # before any allocation
+    from .cm.kernel import DECODE
     starts, steps, last = stream_layout(n, s)
     buf = np.zeros(n, np.uint8)
     code = np.frombuffer(payload, np.uint8, offset=at).copy()
@@ -333,22 +395,25 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
     uniform = np.full((s, 256), 256, np.int64)
     adapter, checked, twin = _adapter(engine, params), 0, _twin(engine, params, s)
     try:
-        with engine.parallel():
-            for t in range(steps):
-                lanes = s if t < steps - 1 else last
-                freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
-                pred.step(t, lanes, freq, own)
-                if pred.cs[pred.k.C_OVER]:          # the code ran out: never decode on past it
-                    raise LstmzipError(f"cm code ends before the block (step {t} of {steps})")
-                prev = buf[starts[:lanes] + t].astype(np.int64)
-                if adapter and adapter.record(engine.top_output(state, lanes), own, prev, state) \
-                        and adapter.updates % DIGEST_EVERY == 0:
-                    if checked >= len(digests) or adapter.digest() != digests[checked]:
-                        raise LstmzipError(f"adapted weights differ from the encoder's after update "
-                                           f"{adapter.updates} (step {t})")
-                    checked += 1
-                if progress and (t % 64 == 63 or t == steps - 1):
-                    progress(lanes * (t % 64 + 1))
+        if _without_lstm(params):
+            _cm_steps_compiled(pred, steps, s, last, progress)
+        else:
+            with engine.parallel():
+                for t in range(steps):
+                    lanes = s if t < steps - 1 else last
+                    freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
+                    pred.step(t, lanes, freq, own)
+                    if pred.cs[pred.k.C_OVER]:          # the code ran out: never decode on past it
+                        raise LstmzipError(f"cm code ends before the block (step {t} of {steps})")
+                    prev = buf[starts[:lanes] + t].astype(np.int64)
+                    if adapter and adapter.record(engine.top_output(state, lanes), own, prev, state) \
+                            and adapter.updates % DIGEST_EVERY == 0:
+                        if checked >= len(digests) or adapter.digest() != digests[checked]:
+                            raise LstmzipError(f"adapted weights differ from the encoder's after update "
+                                               f"{adapter.updates} (step {t})")
+                        checked += 1
+                    if progress and (t % 64 == 63 or t == steps - 1):
+                        progress(lanes * (t % 64 + 1))
     finally:
         if adapter:
             adapter.restore()
@@ -381,7 +446,7 @@ class Compressor:
                  block_size: int = 0, zstd_level: int = ZSTD_LEVEL,
                  methods=None, threads: int = 0, level: int = DEFAULT_LEVEL,
                  cm_models: int = ALL_MODELS, adapt=None, workers: int = 1,
-                 runner=None, transform=None):
+                 runner=None, transform=None, lstm_auto: bool = True):
         if level not in LEVELS:
             raise ValueError(f"level must be in 1..9, not {level!r}")
         method, _, level_block = LEVELS[level]
@@ -408,6 +473,7 @@ class Compressor:
         self.transform = want_transform and "cm" in methods   # try cm+dict on text-like blocks
         self.level = level
         self.cm_models = cm_models
+        self.lstm_auto = lstm_auto          # decide per block whether the LSTM runs (_cm_model_choices)
         self.workers = workers
         self.runner = runner if runner is not None else _process_runner(workers)
         self.model: Model = resolve(model)
@@ -415,7 +481,7 @@ class Compressor:
         self._worker_kwargs = dict(model=self.model, streams=streams, backend=backend, device=device,
                                    block_size=block_size, zstd_level=zstd_level, methods=methods,
                                    threads=1, level=level, cm_models=cm_models, adapt=adapt,
-                                   transform=transform)
+                                   transform=transform, lstm_auto=lstm_auto)
         self.engine = make_engine(self.model, backend, device, threads)
         self.streams = streams
         self.block_size = block_size
@@ -423,6 +489,16 @@ class Compressor:
         # Of the last compress_stream: what zstd -19 alone would have taken, input bytes per method.
         self.stats = {"zstd_size": 0, "input_by_method": {}}
         self._zstd = zstandard.ZstdCompressor(level=zstd_level)
+
+    # Write an input that fits one stored or zstd block as a compact member (format version 3,
+    # see Framing). The command line turns it on; the library's default stays the version 1/2
+    # member until the fuzzer (tests/fuzz/fuzz_decode.py), whose parser knows only that layout,
+    # covers version 3 too.
+    compact = False
+
+    def framing(self, size: Optional[int]) -> "Framing":
+        """The container around one input of `size` bytes (None: unknown) coded by this compressor."""
+        return Framing(self, size)
 
     def header(self, size: Optional[int]) -> fmt.Header:
         # Files with only lstm/zstd/stored blocks stay readable by version-1 readers.
@@ -473,21 +549,43 @@ class Compressor:
         for method, block in ((fmt.CM, data), (fmt.CM_TEXT, tdata)):
             if block is None:
                 continue
-            s = choose_cm_streams(len(block), self.streams)
-            params = cm_params(self.level, len(block), self.cm_models, self.adapt)
-            payload = cm_encode(self.engine, block, s, params, progress)
-            if payload is None:                               # would exceed the block
-                continue
-            if method == fmt.CM_TEXT:
-                payload = fmt.TRANSFORM_HEAD.pack(wordtf.TRANSFORM_ID, len(block)) + payload
-            out.append((method, payload, s))
+            for i, models in enumerate(self._cm_model_choices(block)):
+                s = choose_cm_streams(len(block), self.streams, models & MODEL_BITS["lstm"])
+                params = cm_params(self.level, len(block), models, self.adapt)
+                payload = cm_encode(self.engine, block, s, params, None if i else progress)
+                if payload is None:                           # would exceed the block
+                    continue
+                if method == fmt.CM_TEXT:
+                    payload = fmt.TRANSFORM_HEAD.pack(wordtf.TRANSFORM_ID, len(block)) + payload
+                out.append((method, payload, s))
         return out
+
+    def _cm_model_choices(self, block: bytes):
+        """The model masks to code the block with: the LSTM runs only where it pays. A block no
+        longer than LSTM_SAMPLE is coded both ways (the smaller is kept); for a longer one its
+        first LSTM_SAMPLE bytes decide: the LSTM stays if it saves more than LSTM_MIN_GAIN there."""
+        lstm = MODEL_BITS["lstm"]
+        if not self.cm_models & lstm or self.cm_models == lstm or not self.lstm_auto \
+                or self.adapt:
+            return [self.cm_models]
+        without = self.cm_models & ~lstm
+        if len(block) <= LSTM_SAMPLE:
+            return [self.cm_models, without]
+        sample = block[:LSTM_SAMPLE]
+        sizes = []
+        for models in (self.cm_models, without):
+            s = choose_cm_streams(len(sample), self.streams, models & lstm)
+            coded = cm_encode(self.engine, sample, s, cm_params(self.level, len(sample), models))
+            sizes.append(len(coded) if coded is not None else len(sample))
+        self.stats.setdefault("lstm_sample", []).append(tuple(sizes))
+        return [self.cm_models if sizes[0] < (1 - LSTM_MIN_GAIN) * sizes[1] else without]
 
     def compress_stream(self, src: BinaryIO, dst: BinaryIO, size: Optional[int] = None,
                         progress: Progress = None) -> int:
         """Compress src to dst block by block; returns the number of input bytes."""
         self.stats = {"zstd_size": 0, "input_by_method": {}}
-        dst.write(self.header(size).pack())
+        frame = self.framing(size)
+        dst.write(frame.start())
         total, sha = 0, hashlib.sha256()
 
         def blocks():
@@ -502,18 +600,18 @@ class Compressor:
 
         if self.runner is None:
             for block in blocks():
-                dst.write(self.compress_block(block, progress))
+                dst.write(frame.block(self.compress_block(block, progress)))
         else:
             jobs = ((block,) for block in blocks())
             for coded, n, stats in self.runner.ordered(Compressor, self._worker_kwargs,
                                                        "compress_block_with_stats", jobs):
-                dst.write(coded)
+                dst.write(frame.block(coded))
                 self._add_stats(stats)
                 if progress:
                     progress(n)
         if size is not None and total != size:
             raise LstmzipError(f"input changed while reading ({size} bytes expected, {total} read)")
-        dst.write(fmt.End(total, sha.digest()).pack())
+        dst.write(frame.end(total, sha.digest()))
         return total
 
     def compress_block_with_stats(self, data: bytes):
@@ -530,6 +628,44 @@ class Compressor:
         out = io.BytesIO()
         self.compress_stream(io.BytesIO(data), out, size=len(data))
         return out.getvalue()
+
+
+class Framing:
+    """The bytes around one input's coded blocks, written in order: start(), block(coded) for
+    each block, end(total, sha256). An input known to fit one block whose block comes out stored
+    or zstd (every small input: the model is skipped below ~100 bytes) becomes a compact member,
+    format version 3: 18 bytes of header and a 1-byte end record instead of 57 + name + 4 and 45,
+    because no model is needed to decode it and the block's CRC-32 covers all of its data. Any
+    other input gets the version 1/2 header (with the model's identity) and end record (with the
+    length and SHA-256). docs/format.md says why; cluster.run_files frames its files with this
+    too, so its outputs stay byte-identical to one process."""
+
+    def __init__(self, comp: Compressor, size: Optional[int]):
+        self.comp, self.size = comp, size
+        small = comp.compact and size is not None and size <= comp.block_size
+        self.compact = None if small else False          # None: decided by the first block
+
+    def start(self) -> bytes:
+        return b"" if self.compact is None else self.comp.header(self.size).pack()
+
+    def block(self, coded: bytes) -> bytes:
+        if self.compact is None:
+            self.compact = coded[0] in fmt.COMPACT_METHODS
+            return self._header() + coded
+        return coded          # (a second block means the input grew: compress_stream refuses it)
+
+    def end(self, total: int, sha256: bytes) -> bytes:
+        head = b""
+        if self.compact is None:                         # no block: the empty input
+            self.compact = True
+            head = self._header()
+        return head + fmt.End(total, None if self.compact else sha256).pack()
+
+    def _header(self) -> bytes:
+        if not self.compact:
+            return self.comp.header(self.size).pack()
+        return fmt.Header(streams=0, block_size=max(self.size, 1), size=self.size, model_sha256=None,
+                          model_name="", version=fmt.COMPACT_VERSION).pack()
 
 
 def _zstd_decode(payload: bytes, raw_len: int, where: str) -> bytes:
@@ -585,20 +721,30 @@ class Decompressor:
             raise LstmzipError(f"file needs {need}, which is not installed; pass it with -m PATH")
         return model
 
-    def blocks(self, src: BinaryIO) -> Iterator:
-        """(header, block_header_or_end, payload) for each block, checked but not decoded."""
+    def blocks(self, src: BinaryIO, members: bool = False) -> Iterator:
+        """(header, block_header_or_end, payload) for each block, checked but not decoded; each
+        member's End record follows its blocks. With `members`, lstmzip files one after another
+        (`cat a.lstmz b.lstmz`) are read as one stream of members, each with its own header (a
+        new object) and End, which the caller verifies (End.verify); blocks are numbered across
+        members. Anything after an end record but nothing or another member's magic is an error."""
         header = fmt.read_header(src)
-        index = 0
+        index = in_member = 0
         while True:
             bh = fmt.read_block_header(src, header, index)
-            if isinstance(bh, fmt.End):
-                if src.read(1):
-                    raise LstmzipError("trailing data after the end of the file")
-                yield header, bh, b""
+            if not isinstance(bh, fmt.End):
+                if header.version == fmt.COMPACT_VERSION and in_member:
+                    raise LstmzipError(f"corrupted block {index} (a compact file holds one block)")
+                payload = fmt.read_exact(src, bh.payload_len, f"block {index}")
+                yield header, bh, payload
+                index, in_member = index + 1, in_member + 1
+                continue
+            more = src.read(len(fmt.MAGIC))
+            if more and (not members or more != fmt.MAGIC):
+                raise LstmzipError("trailing data after the end of the file")
+            yield header, bh, b""
+            if not more:
                 return
-            payload = fmt.read_exact(src, bh.payload_len, f"block {index}")
-            yield header, bh, payload
-            index += 1
+            header, in_member = fmt.read_header(src, start=more), 0
 
     def decode_block(self, header: fmt.Header, bh: fmt.BlockHeader, payload: bytes, index: int,
                      progress: Progress = None) -> bytes:
@@ -630,42 +776,60 @@ class Decompressor:
             raise LstmzipError(f"corrupted {where} (checksum mismatch)")
         return data
 
-    def decompress_stream(self, src: BinaryIO, dst: BinaryIO, progress: Progress = None) -> int:
-        """Decode src to dst, verifying every checksum; returns the number of bytes written."""
-        total, sha, end, methods = 0, hashlib.sha256(), [], []
-        announced = 0
+    def decompress_stream(self, src: BinaryIO, dst: BinaryIO, progress: Progress = None,
+                          on_member: Optional[Callable[[fmt.Header], None]] = None) -> int:
+        """Decode src to dst, verifying every checksum; returns the number of bytes written.
+        Concatenated files decode to the concatenated data, each member verified on its own;
+        `on_member` is called with each member's header as it is read (a progress bar's total)."""
+        total = 0
+        # In stream order, read ahead of the decoding (workers): a block's method for each block,
+        # (header, end) for each member's end; the decoded data is checked against them in order.
+        order = collections.deque()
 
         def jobs():
-            nonlocal announced
-            have_model = False
-            for index, (header, bh, payload) in enumerate(self.blocks(src)):
+            member, announced, found, index = None, 0, set(), 0
+            for header, bh, payload in self.blocks(src, members=True):
+                if header is not member:
+                    member, announced = header, 0
+                    if on_member:
+                        on_member(header)
                 if isinstance(bh, fmt.End):
-                    end.append((header, bh))
-                    return
+                    order.append((header, bh))
+                    continue
                 if header.size is not None and announced + bh.raw_len > header.size:
                     raise LstmzipError(f"corrupted block {index} (more data than the header announced)")
                 announced += bh.raw_len
-                methods.append(bh.method)
-                if self.runner is not None and bh.method in fmt.MODEL_METHODS and not have_model:
+                order.append(bh.method)
+                if self.runner is not None and bh.method in fmt.MODEL_METHODS \
+                        and header.model_sha256 not in found:
                     self._find_model(header)          # a missing model: one clear error, here
-                    have_model = True
+                    found.add(header.model_sha256)
                 yield header, bh, payload, index
+                index += 1
 
         if self.runner is None:
             decoded = (self.decode_block(*job, progress) for job in jobs())
         else:
             decoded = self.runner.ordered(Decompressor, self._worker_kwargs, "decode_block", jobs())
-        for k, data in enumerate(decoded):
-            if progress and (self.runner is not None or methods[k] not in fmt.MODEL_METHODS):
+        member_total, sha = 0, hashlib.sha256()
+
+        def settle() -> None:        # verify the members that ended before the next block
+            nonlocal member_total, sha
+            while order and isinstance(order[0], tuple):
+                header, end = order.popleft()
+                end.verify(header, member_total, sha.digest())
+                member_total, sha = 0, hashlib.sha256()
+
+        for data in decoded:
+            settle()
+            method = order.popleft()
+            if progress and (self.runner is not None or method not in fmt.MODEL_METHODS):
                 progress(len(data))      # (model blocks report their own progress in one process)
+            member_total += len(data)
             total += len(data)
             sha.update(data)
             dst.write(data)
-        header, bh = end[0]
-        if bh.total_size != total or bh.sha256 != sha.digest():
-            raise LstmzipError("corrupted file (whole-file checksum mismatch)")
-        if header.size is not None and header.size != total:
-            raise LstmzipError("corrupted file (length differs from the header)")
+        settle()
         return total
 
     def decompress(self, data: bytes) -> bytes:

@@ -40,12 +40,26 @@ from .errors import LstmzipError
 REPO = Path(__file__).resolve().parents[1]
 _INSTALLED = Path(__file__).resolve().parent / "corpora" / "manifest.json"   # pyproject maps corpora/ here
 MANIFEST = _INSTALLED if _INSTALLED.is_file() else REPO / "corpora" / "manifest.json"
+SHARED_ENV = "LSTMZIP_SHARED_CORPORA"             # a read-only copy of the corpora (CORPUS/FILE inside)
+
+
+def shared_candidates() -> List[tuple]:
+    """(folder, where) of each place the team's read-only copy may be, in order:
+    $LSTMZIP_SHARED_CORPORA if set, ../shared/corpora next to the checkout (a source checkout
+    only: an installed package's neighbour is the virtual environment), and ../shared/corpora
+    from the working directory."""
+    out = [(Path(os.environ[SHARED_ENV]), "$" + SHARED_ENV)] if os.environ.get(SHARED_ENV) else []
+    if (REPO / "pyproject.toml").is_file():
+        out.append((REPO.parent / "shared" / "corpora", "next to the checkout"))
+    out.append((Path.cwd().resolve().parent / "shared" / "corpora", "../shared/corpora from the working directory"))
+    seen = set()
+    return [(f, w) for f, w in out if not (str(f) in seen or seen.add(str(f)))]
+
+
 def _shared_folder() -> Path:
-    """The team's read-only copy: ../shared/corpora next to the checkout (or next to the
-    current directory, for an installed package), or $LSTMZIP_SHARED_CORPORA."""
-    candidates = [Path(os.environ["LSTMZIP_SHARED_CORPORA"])] if os.environ.get("LSTMZIP_SHARED_CORPORA") else []
-    candidates += [REPO.parent / "shared" / "corpora", Path.cwd().resolve().parent / "shared" / "corpora"]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
+    """The team's read-only copy: the first of shared_candidates() that exists."""
+    candidates = shared_candidates()
+    return next((f for f, _ in candidates if f.is_dir()), candidates[0][0])
 
 
 SHARED = _shared_folder()

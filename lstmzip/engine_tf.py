@@ -34,7 +34,8 @@ class TFEngine:
 
     def __init__(self, model: Model, device: str = "auto"):
         try:
-            import tensorflow as tf
+            from .tflog import import_tensorflow
+            tf = import_tensorflow()              # without its start-up log unless -v
         except ImportError:
             raise LstmzipError("--backend tf needs TensorFlow: pip install 'lstmzip[train]'") from None
         tf.config.experimental.enable_tensor_float_32_execution(False)

@@ -1,11 +1,15 @@
 """The .lstmz container: byte layout, bounds checks, checksums (docs/format.md).
 
-    file   = header block* end
+    stream = member+                       (concatenated files decode to the concatenated data)
+    member = header block* end
     header = magic(8) version(1) flags(1) streams(2) block_size(4) size(8)
              model_sha256(32) name_len(1) name(name_len) header_crc32(4)
     block  = method(1) raw_len(4) payload_len(4) streams(2) raw_crc32(4) block_crc32(4) payload
     (cm+dict payload = transform_id(1) transformed_len(4) cm_payload)
     end    = 0xFF(1) total_size(8) sha256(32) end_crc32(4)
+
+    compact member (version 3: at most one block, stored or zstd; no model needed to decode it)
+           = magic(8) 3(1) flags(1)=0 size(4) header_crc32(4) block? 0xFF(1)
 
 All integers little-endian. Every header is covered by its own CRC-32, checked
 before any field is trusted, and every length is bounds-checked before anything
@@ -25,7 +29,8 @@ MAGIC = b"\x89LSTMZ\r\n"       # non-ASCII first byte, CR LF: catches text-mode 
 VERSION = 2                      # 2 added the cm block method; version 1 files still decode
                                  # (cm+dict joined version 2: a reader without it refuses its
                                  # blocks by their method number, see read_block_header)
-READ_VERSIONS = (1, 2)
+COMPACT_VERSION = 3              # the compact member of a small input (see Header.pack)
+READ_VERSIONS = (1, 2, COMPACT_VERSION)
 SUFFIX = ".lstmz"
 
 FLAG_SIZE_KNOWN = 0x01           # header's `size` is the original length (else streamed input)
@@ -35,6 +40,7 @@ STORED, ZSTD, LSTM, CM, CM_TEXT = 0, 1, 2, 3, 4
 END = 0xFF
 METHOD_NAMES = {STORED: "stored", ZSTD: "zstd", LSTM: "lstm", CM: "cm", CM_TEXT: "cm+dict"}
 MODEL_METHODS = (LSTM, CM, CM_TEXT)       # methods that run the engine over streams
+COMPACT_METHODS = (STORED, ZSTD)          # the only methods of a compact (version 3) member
 CM_METHODS = (CM, CM_TEXT)                # version 2 only
 
 # cm+dict: the cm method over the block passed through a word transform (lstmzip/transform.py);
@@ -47,7 +53,9 @@ MAX_MODEL_STREAMS = 4096         # ...and what a decoder of this version accepts
                                  # (memory grows with streams: ~16 KB each for a 2x256 model)
 MAX_NAME = 64
 
-_HEAD = struct.Struct("<8sBBHIQ32sB")       # up to name_len
+_START = struct.Struct("<8sBB")             # magic version flags: how every version starts
+_HEAD = struct.Struct("<8sBBHIQ32sB")       # versions 1, 2: up to name_len
+_COMPACT = struct.Struct("<8sBBI")          # version 3: magic version flags size
 _BLOCK = struct.Struct("<BIIHI")            # method raw_len payload_len streams raw_crc32
 _END = struct.Struct("<BQ32s")
 _CRC = struct.Struct("<I")
@@ -58,11 +66,17 @@ class Header:
     streams: int             # requested streams per block (0 = chosen from each block's size)
     block_size: int          # largest raw block, bytes
     size: Optional[int]      # original length, None when unknown (streamed input)
-    model_sha256: bytes      # 32 bytes: identity of the model file
+    model_sha256: Optional[bytes]   # 32 bytes: identity of the model file (None: compact member)
     model_name: str          # for messages: which model the file needs
     version: int = VERSION   # format version the file was written with (see READ_VERSIONS)
 
     def pack(self) -> bytes:
+        if self.version == COMPACT_VERSION:
+            # A small input whose one block is stored or zstd: no model identity (nothing needs
+            # the model), the size in 4 bytes (it is at most one block), and the block's CRC-32
+            # is the data's checksum: the end record shrinks to its marker (docs/format.md).
+            head = _COMPACT.pack(MAGIC, COMPACT_VERSION, 0, self.size)
+            return head + _CRC.pack(zlib.crc32(head))
         name = self.model_name.encode("utf-8")[:MAX_NAME]
         flags = FLAG_SIZE_KNOWN if self.size is not None else 0
         size = self.size if self.size is not None else UNKNOWN_SIZE
@@ -87,11 +101,21 @@ class BlockHeader:
 @dataclasses.dataclass
 class End:
     total_size: int
-    sha256: bytes
+    sha256: Optional[bytes]   # None in a compact member: its one block's CRC-32 covers the data
 
     def pack(self) -> bytes:
+        if self.sha256 is None:
+            return bytes([END])
         head = _END.pack(END, self.total_size, self.sha256)
         return head + _CRC.pack(zlib.crc32(head))
+
+    def verify(self, header: Header, total: int, sha256: bytes) -> None:
+        """Raise unless this member's decoded data (`total` bytes, SHA-256 `sha256`) is what its
+        end record and header recorded."""
+        if self.total_size != total or (self.sha256 is not None and self.sha256 != sha256):
+            raise LstmzipError("corrupted file (whole-file checksum mismatch)")
+        if header.size is not None and header.size != total:
+            raise LstmzipError("corrupted file (length differs from the header)")
 
 
 def read_exact(src: BinaryIO, n: int, what: str) -> bytes:
@@ -107,10 +131,14 @@ def _check_crc(data: bytes, crc: bytes, what: str) -> None:
         raise LstmzipError(f"corrupted {what} (checksum mismatch)")
 
 
-def read_header(src: BinaryIO) -> Header:
-    first = src.read(_HEAD.size)
+def read_header(src: BinaryIO, start: bytes = b"") -> Header:
+    """The header at the start of `src`; `start`: bytes of it already read (a member's magic)."""
+    first = start + src.read(_START.size - len(start))
     if len(first) < len(MAGIC) or first[:len(MAGIC)] != MAGIC:
         raise LstmzipError("not an lstmzip file (bad magic)")
+    if len(first) == _START.size and first[8] == COMPACT_VERSION:
+        return _read_compact_header(src, first)
+    first += src.read(_HEAD.size - len(first))
     if len(first) < _HEAD.size:
         raise LstmzipError("truncated file (ends inside the header)")
     magic, version, flags, streams, block_size, size, sha, name_len = _HEAD.unpack(first)
@@ -118,8 +146,8 @@ def read_header(src: BinaryIO) -> Header:
         # A newer file announces its version; a damaged version byte also fails our CRC.
         name = src.read(min(name_len, MAX_NAME))
         intact = zlib.crc32(first + name) == _CRC.unpack(src.read(4).rjust(4, b"\0"))[0]
-        raise LstmzipError(f"unsupported format version {version} (this lstmzip reads version {VERSION})"
-                           + ("" if intact else ", or a corrupted header"))
+        raise LstmzipError(f"unsupported format version {version} (this lstmzip reads versions "
+                           f"1 to {max(READ_VERSIONS)})" + ("" if intact else ", or a corrupted header"))
     if name_len > MAX_NAME:
         raise LstmzipError("corrupted header (model name too long)")
     name = read_exact(src, name_len, "the header")
@@ -133,9 +161,24 @@ def read_header(src: BinaryIO) -> Header:
                   model_sha256=sha, model_name=name.decode("utf-8", "replace"))
 
 
+def _read_compact_header(src: BinaryIO, first: bytes) -> Header:
+    head = first + read_exact(src, _COMPACT.size - len(first), "the header")
+    _check_crc(head, read_exact(src, 4, "the header"), "header")
+    _, version, flags, size = _COMPACT.unpack(head)
+    if flags:
+        raise LstmzipError(f"unsupported header flags {flags:#x}")
+    if size > MAX_BLOCK_SIZE:
+        raise LstmzipError(f"corrupted header (size {size} of a compact file out of range)")
+    # The one block may hold the whole input: the size is the memory bound.
+    return Header(version=version, streams=0, block_size=max(size, 1), size=size,
+                  model_sha256=None, model_name="")
+
+
 def read_block_header(src: BinaryIO, header: Header, index: int):
     """The next BlockHeader, or an End record after the last block."""
     kind = read_exact(src, 1, f"block {index}")
+    if kind[0] == END and header.version == COMPACT_VERSION:
+        return End(header.size, None)
     if kind[0] == END:
         rest = read_exact(src, _END.size - 1 + 4, "the end record")
         body, crc = kind + rest[:-4], rest[-4:]
@@ -156,6 +199,8 @@ def read_block_header(src: BinaryIO, header: Header, index: int):
         raise LstmzipError(f"corrupted {where} (stored length mismatch)")
     if method != STORED and payload_len > raw_len:    # we never write a payload larger than stored
         raise LstmzipError(f"corrupted {where} (payload larger than its data)")
+    if header.version == COMPACT_VERSION and method not in COMPACT_METHODS:
+        raise LstmzipError(f"corrupted {where} (method {METHOD_NAMES[method]} in a compact file)")
     if method in CM_METHODS and header.version < 2:
         raise LstmzipError(f"corrupted {where} (method {METHOD_NAMES[method]} in a version "
                            f"{header.version} file)")

@@ -56,6 +56,7 @@ ACT_MAX = 128                  # |h_int| <= 128
 _PACKAGE = Path(__file__).resolve().parent
 # Installed: lstmzip/models (see pyproject.toml); in a source checkout: the repo's models/.
 MODELS_DIR = _PACKAGE / "models" if (_PACKAGE / "models").is_dir() else _PACKAGE.parent / "models"
+MODEL_PATH_ENV = "LSTMZIP_MODEL_PATH"   # more folders of models, os.pathsep-separated
 DEFAULT_MODEL = "default"
 MAX_MODEL_BYTES = 256 << 20    # refuse absurd files before reading them
 MAX_UNPACKED_BYTES = 256 << 20  # all arrays of a model together, uncompressed
@@ -398,50 +399,134 @@ def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dtype: np.dtype, shape
     return np.frombuffer(body, dtype).reshape(got_shape, order="F" if fortran else "C").copy()
 
 
+# ---- finding models by name -------------------------------------------------------------
+#
+# A model NAME (no path separator, no .npz) is NAME.npz in the first of these folders that has it:
+#
+#   1. ./models                         (relative to the working directory)
+#   2. each folder in $LSTMZIP_MODEL_PATH (os.pathsep-separated, in order)
+#   3. the user's folder                $XDG_DATA_HOME/lstmzip/models, else ~/.local/share/lstmzip/models
+#                                       (`lstmzip train -o NAME` writes there)
+#   4. the shipped models               MODELS_DIR
+#
+# Decoding looks a file's model up by sha256 in all of them (the name stored in the file is
+# tried first); `lstmzip models` lists what they hold.
+
+def user_models_dir() -> Path:
+    """The user's own model folder: $XDG_DATA_HOME/lstmzip/models or ~/.local/share/lstmzip/models."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "lstmzip" / "models"
+
+
+def search_path() -> List[tuple]:
+    """(folder, where) for each place a model name is looked up, in order, each folder once;
+    `where` is one of "./models", "$LSTMZIP_MODEL_PATH", "user", "shipped"."""
+    places = [(Path("models"), "./models")]
+    places += [(Path(d), "$" + MODEL_PATH_ENV) for d in os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep) if d]
+    places += [(user_models_dir(), "user"), (MODELS_DIR, "shipped")]
+    seen, out = {}, []
+    for folder, where in places:
+        key = os.path.normcase(os.path.abspath(folder))
+        if key in seen:
+            if where == "shipped":                    # ./models in a source checkout is the shipped folder
+                out[seen[key]] = (folder, where)
+            continue
+        seen[key] = len(out)
+        out.append((folder, where))
+    return out
+
+
+def is_model_name(spec: str) -> bool:
+    """A bare name (looked up on the search path) rather than a path to a file."""
+    return os.sep not in spec and "/" not in spec and not spec.endswith(".npz")
+
+
+def found_models() -> List[tuple]:
+    """(name, path, where) of every model file on the search path, in lookup order; a name
+    found twice is listed twice (the first one wins)."""
+    out = []
+    for folder, where in search_path():
+        try:
+            paths = sorted(p for p in folder.glob("*.npz") if p.is_file())
+        except OSError:
+            continue
+        out += [(p.stem, p, where) for p in paths]
+    return out
+
+
 def available_models() -> List[str]:
-    """Names of the models shipped in the package's models/ folder."""
-    if not MODELS_DIR.is_dir():
-        return []
-    return sorted(p.stem for p in MODELS_DIR.glob("*.npz"))
+    """Names a model can be given by: every model file on the search path (see above)."""
+    return sorted({name for name, _, _ in found_models()})
+
+
+def describe(folder: Path, where: str) -> str:
+    """A search-path folder for messages: ./models, or the folder and where it comes from."""
+    return "./models" if where == "./models" else f"{folder} ({where})"
+
+
+def _search_description() -> str:
+    places = [describe(folder, where) for folder, where in search_path()]
+    if not os.environ.get(MODEL_PATH_ENV):
+        places.append(f"${MODEL_PATH_ENV} unset")
+    return ", ".join(places)
 
 
 def resolve(model=None) -> Model:
-    """A Model from None (the default), a Model, a shipped name, or a path."""
+    """A Model from None (the default), a Model, a name on the search path, or a path."""
     if isinstance(model, Model):
         return model
     if model is None:
         model = DEFAULT_MODEL
     model = os.fspath(model)
-    candidate = MODELS_DIR / f"{model}.npz"
-    if os.sep not in model and "/" not in model and not model.endswith(".npz") and candidate.is_file():
-        return _load_cached(candidate)
+    if is_model_name(model):
+        for folder, _ in search_path():
+            candidate = folder / f"{model}.npz"
+            if candidate.is_file():
+                return _load_cached(candidate)
     if Path(model).is_file():
         return _load_cached(Path(model))
     names = ", ".join(available_models()) or "none"
-    raise LstmzipError(f"model {model!r} not found (shipped models: {names}; or give a path to a .npz file)")
+    raise LstmzipError(f"model {model!r} not found (known models: {names}; searched {_search_description()}; "
+                       f"or give a path to a .npz file; `lstmzip models` lists them)")
 
 
 _CACHE: Dict[tuple, Model] = {}
+_SHA_CACHE: Dict[tuple, str] = {}
+
+
+def _stat_key(path: Path) -> tuple:
+    st = path.stat()
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
 
 
 def _load_cached(path: Path) -> Model:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    key = _stat_key(path)
     if key not in _CACHE:
         _CACHE[key] = Model.load(path)
     return _CACHE[key]
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a model file's bytes (its identity), without validating it; cached."""
+    key = _stat_key(path)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
 def find_by_sha256(sha: str, hint: Optional[str] = None) -> Optional[Model]:
-    """A shipped model whose identity is `sha` (tries the name `hint` first)."""
-    names = available_models()
-    if hint in names:
-        names.remove(hint)
-        names.insert(0, hint)
-    for name in names:
-        m = _load_cached(MODELS_DIR / f"{name}.npz")
-        if m.sha256 == sha:
-            return m
+    """A model on the search path whose identity is `sha` (files named `hint` tried first)."""
+    found = found_models()
+    for _, path, _ in sorted(found, key=lambda f: f[0] != hint):
+        try:
+            if file_sha256(path) == sha:
+                return _load_cached(path)
+        except OSError:
+            continue
     return None
 
 

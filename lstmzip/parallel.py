@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import collections
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator
@@ -18,10 +22,36 @@ from typing import Callable, Iterable, Iterator
 from .errors import LstmzipError
 
 _codec = None            # this worker's Compressor or Decompressor
+ORPHAN_POLL_S = 0.5      # a worker notices its parent's death within this (the fallback's poll)
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the process that started it dies, even by SIGKILL (which runs no
+    cleanup there): a daemon thread waits on multiprocessing's parent sentinel (a pipe whose
+    other end closes when the parent dies), or where there is none polls the parent pid. Not
+    prctl(PR_SET_PDEATHSIG): it fires when the *thread* that started the worker ends, and a
+    program may start the pool from a thread that ends first."""
+    parent = multiprocessing.parent_process()
+    sentinel = getattr(parent, "sentinel", None)
+    ppid = os.getppid()
+
+    def watch() -> None:
+        if sentinel is not None:
+            try:
+                multiprocessing.connection.wait([sentinel])
+            except OSError:
+                pass
+        else:
+            while os.getppid() == ppid:
+                time.sleep(ORPHAN_POLL_S)
+        os._exit(1)                  # nothing to save: the parent wanted this worker's results
+
+    threading.Thread(target=watch, name="lstmzip-orphan-watch", daemon=True).start()
 
 
 def _init(factory: Callable, kwargs: dict) -> None:
     global _codec
+    _exit_with_parent()
     _codec = factory(**kwargs)
 
 

@@ -88,7 +88,11 @@ def test_test_and_info_commands(work):
     proc = run_cli("test", "-m", m, "play.txt.lstmz", cwd=d, check=True)
     assert b"OK" in proc.stderr and proc.stdout == b""
     info = run_cli("info", "play.txt.lstmz", cwd=d, check=True).stdout.decode()
-    assert "tiny" in info and "bits/byte" in info and "block     0" in info
+    assert "tiny" in info and "bits/byte" in info and "block     0" not in info
+    table = run_cli("info", "-v", "play.txt.lstmz", cwd=d, check=True).stdout.decode()
+    assert table.startswith(info) and "block     0" in table and "models " in table and "streams" in table
+    for cmd in ("test", "info"):                     # neither writes to stdout, and their help says so
+        assert "stdout" not in run_cli(cmd, "--help", check=True).stdout.decode()
 
 
 @pytest.mark.parametrize("damage,needle", [
@@ -120,7 +124,7 @@ def test_unreadable_input_and_directory(work):
     d, m = work
     _one_error_line(run_cli("compress", "-m", m, "nope.txt", cwd=d), "nope.txt", "cannot read")
     (d / "sub").mkdir()
-    _one_error_line(run_cli("compress", "-m", m, "sub", cwd=d), "sub", "directory")
+    _one_error_line(run_cli("compress", "-m", m, "sub", cwd=d), "sub", "is a directory (use -r")
 
 
 def test_unknown_model_is_one_line(work):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lstmzip import format as fmt
-from lstmzip.cm import ALL_MODELS, MODEL_BITS, CMParams, kernel as k
+from lstmzip.cm import ALL_MODELS, MODEL_BITS, V1_MODELS, CMParams, kernel as k
 from lstmzip.codec import LEVELS, Compressor, Decompressor, choose_cm_streams, cm_params
 from lstmzip.errors import LstmzipError
 
@@ -150,8 +150,8 @@ def test_every_model_can_be_switched_off(tiny_model, off):
 
 
 def test_params_are_recorded_and_checked():
-    p = CMParams(level=7, models=ALL_MODELS & ~MODEL_BITS["word"], table_bits=20, match_bits=16)
-    assert CMParams.unpack(p.pack()) == p
+    p = CMParams(level=7, models=V1_MODELS & ~MODEL_BITS["word"], table_bits=20, match_bits=16)
+    assert CMParams.unpack(p.pack()) == p and len(p.pack()) == 6        # a v1 block's parameters
     for bad in (bytes([7, 64, 20, 16]), bytes([7, 63, 29, 16]), bytes([7, 63, 20, 40]), bytes([0, 63, 20, 16]), b"\7"):
         with pytest.raises(LstmzipError):
             CMParams.unpack(bad)

@@ -90,8 +90,8 @@ def _reheader(blob: bytes, **changes) -> bytes:
 
 def test_unknown_format_version(model, small_file):
     _, blob = small_file
-    with pytest.raises(LstmzipError, match="unsupported format version 3"):
-        Decompressor(model).decompress(_reheader(blob, version=3))
+    with pytest.raises(LstmzipError, match="unsupported format version 9"):
+        Decompressor(model).decompress(_reheader(blob, version=9))
 
 
 def test_forged_huge_size_allocates_nothing(model, small_file):
@@ -140,3 +140,107 @@ def test_header_round_trip():
     h = fmt.Header(streams=7, block_size=12345, size=None, model_sha256=bytes(range(32)), model_name="naïve")
     back = fmt.read_header(io.BytesIO(h.pack()))
     assert back == h
+
+
+# ---- the compact member (format version 3) and concatenated files ----------------------------
+
+def _small(model, **kw) -> Compressor:
+    """A Compressor that writes compact members, as the command line's does."""
+    comp = Compressor(model, **kw)
+    comp.compact = True
+    return comp
+
+
+def test_compact_empty_file_is_its_spec_bytes(model):
+    head = fmt.MAGIC + bytes([3, 0]) + struct.pack("<I", 0)
+    assert _small(model).compress(b"") == head + struct.pack("<I", zlib.crc32(head)) + b"\xff"
+
+
+def test_the_library_writes_version_1_2_members_unless_asked(model):
+    blob = Compressor(model).compress(b"")
+    assert blob[8] == 2 and len(blob) == 57 + len("small") + 4 + 45
+
+
+def test_small_inputs_are_compact_and_decode_without_the_model(model):
+    for data, most in ((b"", 19), (b"x", 39), (b"0123456789", 48), (bytes(range(200)), 200 + 38)):
+        blob = _small(model).compress(data)
+        assert blob[8] == fmt.COMPACT_VERSION and len(blob) <= most, (data, len(blob))
+        assert Decompressor().decompress(blob) == data          # model 'small' is not installed
+
+
+def test_a_model_coded_small_input_keeps_the_model_identity_and_sha256(model):
+    blob = _small(model, methods=("lstm", "stored"), streams=2).compress(TEXT)
+    head = fmt.read_header(io.BytesIO(blob))
+    assert head.version == 1 and head.model_sha256 == bytes.fromhex(model.sha256)
+    end = blob[-45:]
+    assert end[0] == fmt.END and end[9:41] == __import__("hashlib").sha256(TEXT).digest()
+
+
+def test_every_byte_flip_and_truncation_of_a_compact_file_is_caught(model):
+    data = TEXT[:40]
+    blob = _small(model).compress(data)
+    assert blob[8] == fmt.COMPACT_VERSION
+    dec = Decompressor()
+    for pos in range(len(blob)):
+        for mask in (0x01, 0xFF):
+            bad = bytearray(blob)
+            bad[pos] ^= mask
+            try:
+                out = dec.decompress(bytes(bad))
+            except LstmzipError:
+                continue
+            assert out == data, f"byte {pos} ^ {mask:#x} decoded to wrong data without an error"
+    for cut in range(len(blob)):
+        with pytest.raises(LstmzipError):
+            dec.decompress(blob[:cut])
+
+
+def _compact(data: bytes, blocks: bytes) -> bytes:
+    head = fmt.Header(streams=0, block_size=max(len(data), 1), size=len(data), model_sha256=None,
+                      model_name="", version=fmt.COMPACT_VERSION).pack()
+    return head + blocks + b"\xff"
+
+
+def test_a_compact_file_holds_one_stored_or_zstd_block(model):
+    lstm = Compressor(model, methods=("lstm",), streams=1).compress_block(TEXT[:100])
+    with pytest.raises(LstmzipError, match="method lstm in a compact file"):
+        Decompressor(model).decompress(_compact(TEXT[:100], lstm))
+    stored = Compressor(model, methods=("stored",))
+    two = stored.compress_block(TEXT[:50]) + stored.compress_block(TEXT[50:100])
+    with pytest.raises(LstmzipError, match="holds one block"):
+        Decompressor().decompress(_compact(TEXT[:100], two))
+    with pytest.raises(LstmzipError, match="length differs|checksum mismatch"):
+        Decompressor().decompress(_compact(TEXT[:100], b""))          # a block dropped
+
+
+def test_concatenated_files_decode_to_the_concatenated_data(model, small_file):
+    data, blob = small_file
+    comp = _small(model, methods=("lstm", "zstd", "stored"), block_size=200, streams=2)
+    parts = [(data, blob), (b"", comp.compress(b"")), (b"tiny", comp.compress(b"tiny")),
+             (TEXT, comp.compress(TEXT))]
+    whole = b"".join(p for _, p in parts)
+    assert Decompressor(model).decompress(whole) == b"".join(d for d, _ in parts)
+    import lstmzip
+    assert lstmzip.decompress(whole, model=model) == b"".join(d for d, _ in parts)
+    with pytest.raises(LstmzipError, match="trailing data"):
+        Decompressor(model).decompress(whole + b"junk")
+    with pytest.raises(LstmzipError, match="trailing data"):
+        Decompressor(model).decompress(whole + fmt.MAGIC[:5])
+    with pytest.raises(LstmzipError):
+        Decompressor(model).decompress(whole + fmt.MAGIC + b"\x02")          # a cut member
+
+
+def test_each_member_is_verified_on_its_own(model):
+    """Two members whose blocks are each valid, with their data swapped between them: the
+    per-member SHA-256 catches what a whole-stream checksum would not."""
+    comp = _small(model, methods=("zstd",))
+    a, b = comp.compress(TEXT[:300]), comp.compress(TEXT[300:])
+    assert a[8] == b[8] == fmt.COMPACT_VERSION
+    big = Compressor(model, methods=("zstd",), block_size=300)
+    one = big.compress(TEXT)                                   # v2, two blocks: 300 + rest
+    h = len(big.header(len(TEXT)).pack())
+    first_block_end = h + 19 + struct.unpack_from("<I", one, h + 5)[0]
+    swapped = one[:h] + one[first_block_end:-45] + one[h:first_block_end] + one[-45:]
+    with pytest.raises(LstmzipError, match="checksum mismatch"):
+        Decompressor(model).decompress(swapped)
+    assert Decompressor(model).decompress(one + a + b) == TEXT + TEXT[:300] + TEXT[300:]

@@ -1,6 +1,7 @@
 """Golden files committed in tests/data/golden: every later version must decode them."""
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,33 @@ def test_golden_file_decodes(golden_model, path):
 
 
 def test_golden_set_covers_every_method():
-    methods = {m for p in PAIRS for m in block_methods(p.read_bytes())}
+    methods = {m for p in PAIRS if p.stem != "members" for m in block_methods(p.read_bytes())}
     assert methods == {"lstm", "zstd", "stored", "cm", "cm+dict"} == set(fmt.METHOD_NAMES.values())
 
 
 def test_golden_model_identity_is_stable(golden_model):
     assert golden_model.sha256 == hashlib.sha256((DATA / "golden-model.npz").read_bytes()).hexdigest()
     assert golden_model.sha256.startswith("f597f1dd52a30c32")
+
+
+def test_golden_set_covers_every_format_version():
+    versions = {p.read_bytes()[8] for p in PAIRS}
+    assert versions == {1, 2, 3} == set(fmt.READ_VERSIONS)
+
+
+def test_compact_golden_files_are_small_and_need_no_model():
+    sizes = {p.stem: len(p.read_bytes()) for p in PAIRS if p.stem.endswith("-compact")}
+    assert sizes == {"empty-compact": 19, "one-compact": 39, "binary-compact": 315}
+    for p in PAIRS:
+        if p.stem.endswith("-compact"):
+            assert Decompressor().decompress(p.read_bytes()) == _original(p)      # no model given
+
+
+def test_golden_concatenation_decodes_member_by_member(golden_model):
+    blob = (GOLDEN / "members.lstmz").read_bytes()
+    headers = []
+    for header, _, _ in Decompressor().blocks(io.BytesIO(blob), members=True):
+        if not headers or header is not headers[-1]:
+            headers.append(header)
+    assert [h.version for h in headers] == [1, 3, 3, 2]
+    assert Decompressor(golden_model).decompress(blob) == (GOLDEN / "members.bin").read_bytes()

@@ -44,6 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="write bits per byte against speed as a PNG (matplotlib)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("-v", "--verbose", action="store_true", help="also TensorFlow's start-up log (--backend tf)")
     p.set_defaults(func=run)
 
 
@@ -88,7 +89,7 @@ def run(args) -> int:
             return _fail("no input files")
         report = run_bench(inputs, models=models, backends=backends, device=args.device,
                            streams=args.streams, baselines=baselines, log=log,
-                           levels=list(dict.fromkeys(args.levels or [6])))
+                           levels=list(dict.fromkeys(args.levels or [6])), progress=not args.quiet)
     except LstmzipError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

@@ -143,7 +143,8 @@ class Roofline:
         if self.backend == "numpy":
             pairs = list(zip(xs, ws))
             return lambda: [x @ w for x, w in pairs]
-        import tensorflow as tf                                  # only for --backend tf
+        from ..tflog import import_tensorflow
+        tf = import_tensorflow()                                 # only for --backend tf
         from ..engine_tf import _pick_device
         with tf.device(_pick_device(tf, self.device)):
             txs = [tf.constant(x) for x in xs]

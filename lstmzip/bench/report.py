@@ -12,10 +12,11 @@ MiB = 1 << 20
 
 
 def _pct(x) -> str:
-    """A fraction of the roofline; above 100 % the GEMM timing itself was disturbed (load bursts)."""
+    """A fraction of the roofline. Above 100 % the GEMM timing itself was disturbed (load bursts):
+    the number means nothing then, so none is printed."""
     if x is None:
         return "—"
-    return f"{100 * x:.0f} %" + (" (GEMM timing disturbed)" if x > 1 else "")
+    return "n/a (GEMM timing disturbed)" if x > 1 else f"{100 * x:.0f} %"
 
 
 def _speed(x: float) -> str:
@@ -50,7 +51,7 @@ def totals_table(report: Dict[str, Any]) -> List[str]:
             ok += ", **output differs between runs**"
         if "identical_to_numpy_cpu" in t:
             ok += ", = numpy CPU" if t["identical_to_numpy_cpu"] else ", **differs from numpy CPU**"
-        if t.get("blocks"):
+        if any(t.get("blocks", {}).values()):
             ok += " (blocks: " + ", ".join(f"{k} {v}" for k, v in t["blocks"].items() if v) + ")"
         dict_col = f"{t['dict_size_max']:,}" if "dict_size_max" in t else ""
         rows.append(f"| {name} | {t['size']:,} | {t['bpb']:.3f} | {_speed(t['compress_kbps'])} | "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -71,16 +72,31 @@ def inputs_from_paths(paths: Sequence[str], limit: Optional[int] = None) -> List
     return out
 
 
+def corpus_places() -> List[tuple]:
+    """(folder, where) searched for the default files: $LSTMZIP_SHARED_CORPORA when set (it then
+    replaces the default places), else ../shared/corpora next to the checkout and from the working
+    directory; then the folder `lstmzip corpus fetch` fills ($LSTMZIP_CORPORA or the user's cache)."""
+    from .. import corpus
+    places = corpus.shared_candidates()
+    if os.environ.get(corpus.SHARED_ENV):
+        places = places[:1]
+    return places + [(corpus.default_dest(), "where `lstmzip corpus fetch` puts them")]
+
+
 def default_inputs(quick: bool = False) -> List[Input]:
-    """Canterbury + Calgary + enwik6 from ../shared/corpora or the `lstmzip corpus fetch` folder."""
+    """Canterbury + Calgary + enwik6 from a shared copy or the `lstmzip corpus fetch` folder."""
     from .. import corpus
     entries = corpus.select(corpus.load_manifest(), QUICK_FILES if quick else DEFAULT_CORPORA)
-    folders = [corpus.SHARED, corpus.default_dest()]
+    places = corpus_places()
+    folders = [f for f, _ in places]
     missing = [e.name for e in entries if corpus.locate(e, folders) is None]
     if missing:
         names = " ".join(QUICK_FILES if quick else DEFAULT_CORPORA)
-        raise LstmzipError(f"benchmark files not found ({', '.join(missing[:3])}{'…' if len(missing) > 3 else ''}) "
-                           f"in {folders[0]} or {folders[1]}: run `lstmzip corpus fetch {names}` or name files")
+        searched = "; ".join(f"{f} ({w})" for f, w in places)
+        raise LstmzipError(f"benchmark files not found ({', '.join(missing[:3])}{'…' if len(missing) > 3 else ''}); "
+                           f"searched {searched}. Fill the last with `lstmzip corpus fetch {names}` (downloads, "
+                           f"sha256-verified), or set {corpus.SHARED_ENV} to a folder holding CORPUS/FILE, "
+                           f"or name files: lstmzip bench FILE...")
     return [_read(corpus.locate(e, folders), e.name, QUICK_BYTES if quick else None) for e in entries]
 
 
@@ -231,7 +247,8 @@ def totals(rows: List[Dict[str, Any]], codecs: List[str]) -> List[Dict[str, Any]
             dec = [r for r in rs if r["lstm_bytes"]]
             dt = sum(r["decompress_s"] for r in dec)
             t["roofline_decompress"] = sum(r["roofline_decompress_s"] for r in dec) / dt if dec and dt else None
-            t["blocks"] = {m: sum(r["blocks"].get(m, 0) for r in rs) for m in ("lstm", "zstd", "stored")}
+            t["blocks"] = {m: sum(r["blocks"].get(m, 0) for r in rs)        # every method, cm included
+                           for m in fmt.METHOD_NAMES.values() if any(m in r["blocks"] for r in rs)}
             if any("identical_to_numpy_cpu" in r for r in rs):
                 t["identical_to_numpy_cpu"] = all(r.get("identical_to_numpy_cpu", True) for r in rs)
         if "dict_size" in rs[0]:
@@ -243,9 +260,11 @@ def totals(rows: List[Dict[str, Any]], codecs: List[str]) -> List[Dict[str, Any]
 def run_bench(inputs: List[Input], models: Sequence = (STANDIN,), backends: Sequence[str] = ("numpy",),
               device: str = "auto", streams: int = 0, baselines: Sequence[str] = bl.NAMES,
               outputs: Optional[Dict[tuple, bytes]] = None, levels: Sequence[int] = (DEFAULT_LEVEL,),
-              log: Callable[[str], None] = lambda msg: None) -> Dict[str, Any]:
+              log: Callable[[str], None] = lambda msg: None, progress: bool = False) -> Dict[str, Any]:
     """Benchmark every input; returns the JSON-ready report. Blobs go into `outputs` if given,
-    keyed (file, codec), so callers can check every reported size against the real output."""
+    keyed (file, codec), so callers can check every reported size against the real output.
+    `progress`: a tqdm bar on stderr over every (input, codec) pair's bytes, where stderr is a
+    terminal; the log's lines are printed above it."""
     unknown = set(baselines) - set(bl.NAMES)
     if unknown:
         raise LstmzipError(f"unknown baseline(s) {', '.join(sorted(unknown))} (choose from {', '.join(bl.NAMES)})")
@@ -262,6 +281,16 @@ def run_bench(inputs: List[Input], models: Sequence = (STANDIN,), backends: Sequ
     all_data = [i.data for i in inputs]
     rows: List[Dict[str, Any]] = []
     codec_names: List[str] = []
+    from tqdm import tqdm
+    per_input = len(targets) + len(fixed) + ("zstd-19+dict" in baselines)
+    bar = tqdm(total=per_input * sum(len(i.data) for i in inputs), desc="bench", unit="B", unit_scale=True,
+               unit_divisor=1024, file=sys.stderr, leave=False, dynamic_ncols=True,
+               disable=None if progress else True)              # None: only on a terminal
+    plain_log = log
+
+    def log(msg: str) -> None:                                # (lines above the bar, not through it)
+        with tqdm.external_write_mode(file=sys.stderr):
+            plain_log(msg)
 
     def add(row, blob):
         rows.append(row)
@@ -269,6 +298,7 @@ def run_bench(inputs: List[Input], models: Sequence = (STANDIN,), backends: Sequ
             codec_names.append(row["codec"])
         if outputs is not None:
             outputs[(row["file"], row["codec"])] = blob
+        bar.update(row["original"])
         log(f"  {row['codec']:28s} {row['size']:>10d} B  {row['bpb']:6.3f} bpb  "
             f"c {row['compress_kbps']:9.1f} KB/s  d {row['decompress_kbps']:9.1f} KB/s"
             + ("" if row["verified"] else "  ROUND TRIP FAILED"))
@@ -292,6 +322,7 @@ def run_bench(inputs: List[Input], models: Sequence = (STANDIN,), backends: Sequ
             add(*bench_baseline(c, inp))
         if "zstd-19+dict" in baselines:
             add(*bench_baseline(bl.dictionary_codec(inp.data, all_data), inp))
+    bar.close()
 
     by_name = {t.name: t for t in targets}
     for row in rows:                                          # final fractions: the best GEMM timings of the run

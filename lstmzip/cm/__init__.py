@@ -219,6 +219,14 @@ class Predictor:
                          self.weights, self.final_w, self.apm1, self.apm2, self.cs, self.stream,
                          self.params.table_bits, self.params.models)
 
+    def steps(self, t0: int, t1: int, steps: int, s: int, last: int, freq: np.ndarray) -> int:
+        """Steps t0..t1-1 of a v2 block without an LSTM in one compiled call (see code_steps)."""
+        return self.k.code_steps(self.mode, t0, t1, steps, s, last, freq, freq, self.buf,
+                                 self.known, self.lanes, self.rec_last, self.rec_dist, self.slots,
+                                 self.sm, self.order1, self.ind2, self.ind3, self.match_table,
+                                 self.match_sm, self.weights, self.final_w, self.apm1, self.apm2,
+                                 self.apm3, self.apm4, self.cs, self.stream, self.params.models)
+
     def release(self) -> None:
         """Drop the tables (the object may outlive the block in a traceback)."""
         self.slots = self.match_table = self.apm1 = self.apm2 = self.weights = None

@@ -333,7 +333,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             # -- update
             target = bit << 12
             for j in range(N_MIX):
-                mix_update(weights, rows[j], x, N_IN, target - pk[j], 11)
+                mix_update(weights, rows[j], x, N_IN, target - pk[j], 12)
             err = target - p_mix
             for j in range(N_MIX):
                 w = final_w[k, j] + ((hx[j] * err) >> 14)
@@ -424,3 +424,20 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
         st[L_FIELD] = 0
     else:
         st[L_COL] += 1
+
+
+@njit(cache=True)
+def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state, rec_last,
+               rec_dist, ht, sm, order1, ind2, ind3, match_table, match_sm,
+               weights, final_w, apm1, apm2, apm3, apm4, cs, stream, models):
+    """Steps t0..t1-1 of a block without an LSTM in one call (freq: uniform tables): all s
+    lanes, the last step `last` of them. Returns the step after the last one coded; the
+    decoder stops at the first step whose code ran out (cs[C_OVER])."""
+    for t in range(t0, t1):
+        lanes = s if t < steps - 1 else last
+        code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
+                  ht, sm, order1, ind2, ind3, match_table, match_sm,
+                  weights, final_w, apm1, apm2, apm3, apm4, cs, stream, models)
+        if mode == DECODE and cs[C_OVER]:
+            return t + 1
+    return t1

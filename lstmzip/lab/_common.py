@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 
@@ -30,13 +29,24 @@ def pyplot():
 
 def tensorflow(seed: int):
     """TensorFlow, quiet, with its Python, numpy and TF random generators seeded."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")       # no banner on stderr
+    from ..tflog import import_tensorflow
     try:
-        import tensorflow as tf
+        tf = import_tensorflow()                              # no start-up log on stderr
     except ImportError:
         raise MissingExtra("this experiment needs TensorFlow: pip install 'lstmzip[train]'") from None
     tf.keras.utils.set_random_seed(seed)
     return tf
+
+
+def phase_bar(total: int, desc: str):
+    """A tqdm bar on stderr for a phase of `total` steps where stderr is a terminal (else one
+    line saying the phase started): a lab run takes seconds to minutes."""
+    import sys
+
+    from tqdm import tqdm
+    if not sys.stderr.isatty():
+        print(f"lstmzip lab: {desc} ...", file=sys.stderr, flush=True)
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True, disable=None)
 
 
 def save_json(out_dir: Path, name: str, numbers: dict) -> Path:

@@ -25,6 +25,7 @@ def register(subparsers) -> None:
                    help="timer: duration scale, 1.0 = 1000*u2 steps [Default: 1.0, 0.05 with --quick]")
     p.add_argument("--model", metavar="PATH", default=None,
                    help="gradients: also measure this trained lstmzip model (.npz)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also TensorFlow's start-up log")
     p.set_defaults(func=main)
 
 
@@ -43,7 +44,9 @@ def main(args: argparse.Namespace) -> int:
     names = NAMES if args.name == "all" else (args.name,)
     options = {"timer": {"scale": args.scale}, "gradients": {"model": args.model}}
     out = Path(args.out)
-    for name in names:
+    for k, name in enumerate(names, 1):
+        print(f"lstmzip lab: {name}" + (f" ({k}/{len(names)})" if len(names) > 1 else "") + " ...",
+              file=sys.stderr, flush=True)            # each experiment takes seconds to a minute
         t0 = time.perf_counter()
         try:
             from . import EXPERIMENTS

@@ -187,6 +187,7 @@ def train_recurrent(tf, kind: str, task: TimerTask, cfg: Settings):
         return loss, state
 
     losses = []
+    bar = _common.phase_bar(cfg.updates, f"timer: training the {kind}")
     while len(losses) < cfg.updates:
         u, y = task.generate(cfg.streams, cfg.chunk * cfg.window)
         state = zero_state(tf, kind, cfg.streams, cfg.hidden)   # fresh streams, fresh state
@@ -195,8 +196,10 @@ def train_recurrent(tf, kind: str, task: TimerTask, cfg: Settings):
             # The state is carried into the next window; `update` starts a new tape, so the
             # gradient is cut here: BPTT never reaches back past the window boundary.
             losses.append(float(loss))
+            bar.update(1)
             if len(losses) == cfg.updates:
                 break
+    bar.close()
     return layer, readout, np.array(losses)
 
 

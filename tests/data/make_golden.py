@@ -74,6 +74,26 @@ def main() -> None:
         path = HERE / "golden" / f"{stem}.lstmz"
         if not path.exists():
             path.write_bytes(comp.compress(ORIGINALS[stem.split("-")[0]]))
+    # format version 3: the compact member a small input gets when its one block is stored or
+    # zstd (no model identity, a 1-byte end record); what any Compressor writes for these
+    version3 = {
+        "empty-compact": Compressor(model_path),
+        "one-compact": Compressor(model_path, level=1),
+        "binary-compact": Compressor(model_path, methods=("zstd", "stored")),
+    }
+    for stem, comp in version3.items():
+        comp.compact = True                    # (the command line's setting)
+        path = HERE / "golden" / f"{stem}.lstmz"
+        if not path.exists():
+            path.write_bytes(comp.compress(ORIGINALS[stem.split("-")[0]]))
+    # concatenated files (`cat a.lstmz b.lstmz`): members of versions 1, 3 and 2, decoded as the
+    # concatenation of their data
+    members = ["prose.lstmz", "empty-compact.lstmz", "one-compact.lstmz", "prose-cm.lstmz"]
+    path = HERE / "golden" / "members.lstmz"
+    if not path.exists():
+        (HERE / "golden" / "members.bin").write_bytes(b"".join(
+            ORIGINALS[m.split("-")[0].split(".")[0]] for m in members))
+        path.write_bytes(b"".join((HERE / "golden" / m).read_bytes() for m in members))
 
 
 if __name__ == "__main__":

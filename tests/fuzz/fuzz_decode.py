@@ -311,9 +311,43 @@ def make_regressions() -> None:
         # Predictor, in a reference cycle) until the cyclic GC runs.
         files["cm-tables-held-after-refusal"] = file(
             1 << 18, [block(CM, 1 << 18, bytes([2, 63, 25, 20, 0, 0]) + b"\0" * 64, 1)])
+    files.update(issue21_regressions(model))
     for name, blob in files.items():
         (REGRESSIONS / f"{name}.lstmz").write_bytes(blob)
     print(f"wrote {len(files)} constructed regression files to {REGRESSIONS}")
+
+
+def issue21_regressions(model: Model) -> dict:
+    """Issue 21's forged cm files: valid parameters over a code of zero bytes (the decoder grows
+    confident and decodes thousands of bytes per code byte). Before codec._check_cm_block each
+    decoded for 20-105 s and peaked at up to 860 MB (default model); now each is refused before
+    anything is allocated for it."""
+    sha = bytes.fromhex(model.sha256)
+
+    def file(block_size, method, raw_len, payload, streams):
+        head = fmt.Header(streams=0, block_size=block_size, size=None, model_sha256=sha, model_name=model.name)
+        return head.pack() + fmt.BlockHeader(method, raw_len, len(payload), streams, 0).pack() + payload \
+            + fmt.End(0, hashlib.sha256(b"").digest()).pack()
+
+    no_digests = struct.pack("<I", 0)
+    deep = 8 | 7 << 4                   # adapt window 2**8, every layer learning at 2**-7
+    return {
+        # 8 MiB from 64 bytes of code, table_bits 28, match_bits 24 (~2.9 KB of code needed)
+        "cm-8MiB-claimed-by-202-bytes": file(8 << 20, CM, 8 << 20, bytes([9, 63, 28, 24, 0, 0]) + b"\0" * 64, 1),
+        # cm+dict: a transformed length of 64 MiB from 64 bytes of code
+        "cm-dict-64MiB-claimed-by-207-bytes": file(
+            64 << 20, fmt.CM_TEXT, 64 << 20,
+            fmt.TRANSFORM_HEAD.pack(1, 64 << 20) + bytes([9, 63, 28, 24, 0, 0]) + b"\0" * 64, 1),
+        # 4096 streams (a compressor writes at most 1024), the output layer adapting
+        "cm-adapt-4096-streams-16KB": file(1 << 20, CM, 1 << 20, bytes([9, 63, 16, 12, 2, 5]) + no_digests
+                                           + b"\0" * 16000, 4096),
+        # every layer adapting over windows of 256 steps x 1024 streams (a compressor: 16 x 1024)
+        "cm-deep-window-256-x-1024-streams-16KB": file(1 << 20, CM, 1 << 20, bytes([9, 127, 16, 12, deep, 5])
+                                                       + no_digests + b"\0" * 16000, 1024),
+        # 1024 updates of the output layer need 16 digests; none are stored
+        "cm-adapt-missing-digests-1MiB-16KB": file(1 << 20, CM, 1 << 20, bytes([9, 63, 16, 12, 2, 5])
+                                                   + no_digests + b"\0" * 16000, 256),
+    }
 
 
 # ---- structure-aware mutation -----------------------------------------------------------
@@ -755,28 +789,23 @@ def cm_work_kib(blob: bytes) -> float:
     return work / 1024
 
 
-def boundscheck_active() -> bool:
+def boundscheck_active(params=None) -> bool:
     """Whether the cm kernel in this process checks its indices (NUMBA_BOUNDSCHECK=1 and a
     fresh compile, not machine code from a cache built without it). The probe is safe either
-    way: it calls code_step for a lane that starts past the end of a 16-byte view of a 64-byte
-    array, so an unchecked build reads and writes inside the parent array."""
+    way: it codes one byte of a lane that starts past the end of a 16-byte view of a 64-byte
+    array, so an unchecked build reads and writes inside the parent array. It goes through
+    ``cm.Predictor`` (not the kernel's argument list, which grows with the kernel), so it
+    probes the kernel that `params` (default: a small v1 block) selects."""
     import numpy as np
-    from lstmzip.cm import kernel as k
+    from lstmzip.cm import ALL_MODELS, CMParams, Predictor
+    params = params or CMParams(2, ALL_MODELS, 16, 12)
     parent_buf, parent_known = np.zeros(64, np.uint8), np.zeros(64, np.uint8)
-    buf, known = parent_buf[:16], parent_known[:16]
-    lanes = np.zeros((1, k.N_LANE), np.int64)
-    lanes[0, k.L_START] = lanes[0, k.L_LINE] = 40
-    lanes[0, k.L_PLINE] = -1
-    cs = np.zeros(5, np.int64)
-    cs[k.C_X2] = 0xFFFFFFFF
+    from lstmzip.cm.kernel import ENCODE
+    pred = Predictor(params, np.array([40], np.int64), parent_buf[:16], np.zeros(64, np.uint8), ENCODE)
+    pred.known = parent_known[:16]           # the view, not the predictor's own 16-byte array
+    freq = np.full((1, 256), 256, np.int64)
     try:
-        k.code_step(k.ENCODE, 0, 1, np.full((1, 256), 256, np.int64), buf, known, lanes,
-                    np.full((1, 256), -1, np.int64), np.zeros((1, 256), np.int64),
-                    np.zeros(1 << 16, np.uint32), np.full((256, 256), 32768, np.uint16),
-                    np.zeros(1 << 12, np.int32), np.full(64, 32768, np.int64),
-                    np.zeros((k.N_SETS, k.N_IN), np.int64), np.full(k.N_MIX, 16384, np.int64),
-                    np.zeros(256 * 33, np.int64), np.zeros(65536 * 33, np.int64), cs,
-                    np.zeros(64, np.uint8), 16, k.ALL_MODELS)
+        pred.step(0, 1, freq, freq)
     except IndexError:
         return True
     return False
@@ -794,13 +823,16 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def load_corpus(dirs, known: bool = False) -> list:
+def load_corpus(dirs, known: bool = False, only=()) -> list:
     """The .lstmz files of dirs; without `known`, not those with a NAME.known beside them (open
-    bugs: mutating them mostly finds the same bug again)."""
+    bugs: mutating them mostly finds the same bug again); with `only`, those whose name matches
+    one of these globs."""
+    import fnmatch
     blobs = []
     for d in dirs:
         blobs += [p.read_bytes() for p in sorted(Path(d).glob("*.lstmz"))
-                  if known or not p.with_suffix(".known").exists()]
+                  if (known or not p.with_suffix(".known").exists())
+                  and (not only or any(fnmatch.fnmatch(p.name, g) for g in only))]
     return blobs
 
 
@@ -812,7 +844,7 @@ def cmd_run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
-    corpus = load_corpus([SEEDS, REGRESSIONS], known=args.with_known)
+    corpus = load_corpus([SEEDS, REGRESSIONS], known=args.with_known, only=args.only or ())
     if args.method:
         want = {name: code for code, name in fmt.METHOD_NAMES.items()}[args.method]
         corpus = [blob for blob in corpus if want in block_methods(blob)]
@@ -823,7 +855,7 @@ def cmd_run(args) -> int:
     outcomes: dict = {}
     stats = {"inputs": 0, "cli_inputs": 0, "seconds": 0.0, "findings": 0, "slowest_s": 0.0,
              "slowest_input": None, "peak_rss_mb": 0.0, "peak_rss_input": None, "max_input_bytes": 0,
-             "method": args.method, "seed": args.seed}
+             "method": args.method, "seed": args.seed, "only": args.only, "forge_limit": args.forge_limit}
     if os.environ.get("NUMBA_BOUNDSCHECK") == "1" or args.boundscheck:
         stats["boundscheck"] = boundscheck_active()
         print(f"cm kernel bounds checks: {'on' if stats['boundscheck'] else 'OFF (cached build?)'}", flush=True)
@@ -852,7 +884,7 @@ def cmd_run(args) -> int:
         if elapsed >= args.seconds or (args.max_inputs and stats["inputs"] >= args.max_inputs):
             break
         parent = rng.choice(corpus)
-        blob = parent if stats["inputs"] < seeds else mutate(parent, rng, corpus)
+        blob = parent if stats["inputs"] < seeds else mutate(parent, rng, corpus, args.forge_limit)
         t0 = time.perf_counter()
         outcome = run_one(blob, args.timeout + args.timeout_per_kib * len(blob) / 1024
                           + args.timeout_per_cm_kib * cm_work_kib(blob))
@@ -1028,6 +1060,11 @@ def main(argv=None) -> int:
     r.add_argument("--method", choices=("stored", "zstd", "lstm", "cm"),
                    help="mutate only the seeds and regressions that have a block of this method")
     r.add_argument("--with-known", action="store_true", help="also mutate the regressions marked .known")
+    r.add_argument("--only", action="append", metavar="GLOB",
+                   help="mutate only the seeds and regressions whose file name matches (repeatable), "
+                        "e.g. 'cm-dict-*' or '*adapt*'")
+    r.add_argument("--forge-limit", type=int, default=16 << 10, metavar="BYTES",
+                   help="largest forged payload (a forged cm block: up to 16x this) [Default: 16384]")
     r.add_argument("--boundscheck", action="store_true",
                    help="require the cm kernel's bounds checks (NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=empty dir)")
     r.add_argument("--cli-every", type=int, default=500, help="also run the CLI on every Nth input (0: never)")

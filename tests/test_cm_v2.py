@@ -1,0 +1,205 @@
+"""The v2 predictor: bit histories, state maps and buckets against plain references; the
+per-block LSTM decision; v2 parameters; compiled against interpreted bits."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lstmzip.cm import ALL_MODELS, MODEL_BITS, V2, CMParams, kernel_v2 as k2, states
+from lstmzip.codec import Compressor, Decompressor, choose_cm_streams, cm_params
+from lstmzip.errors import LstmzipError
+
+from conftest import REPO, block_methods
+
+TEXT = (REPO / "README.md").read_bytes()[:6000]
+
+
+# ---- bit histories ------------------------------------------------------------------------------
+
+def test_state_table_is_pinned_and_closed():
+    """The table is part of the format: rebuilt from its rule it must hash to the pinned value."""
+    assert states.table_sha256() == states.TABLE_SHA256
+    assert states.N_STATES == 229 <= 256
+    assert (states.N0[0], states.N1[0]) == (0, 0)
+    assert states.NEXT.min() >= 1 and states.NEXT.max() < states.N_STATES   # never back to "unseen"
+
+
+def _plain_after(n0, n1, bit):
+    """The rule of states.py written out once more, on plain counts (last bit ignored)."""
+    caps = {0: 48, 1: 32, 2: 20, 3: 12, 4: 9, 5: 7, 6: 6}
+    if bit:
+        n1, n0 = n1 + 1, (n0 // 2 + 1 if n0 > 2 else n0)
+    else:
+        n0, n1 = n0 + 1, (n1 // 2 + 1 if n1 > 2 else n1)
+    while not (min(n0, n1) in caps and max(n0, n1) <= caps[min(n0, n1)]):
+        if bit:
+            n1 -= 1
+        else:
+            n0 -= 1
+    return n0, n1
+
+
+def test_state_transitions_follow_the_counting_rule():
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        s, n0, n1 = 0, 0, 0
+        for bit in rng.integers(0, 2, 60):
+            s = int(states.NEXT[s, bit])
+            n0, n1 = _plain_after(n0, n1, int(bit))
+            assert (int(states.N0[s]), int(states.N1[s])) == (n0, n1)
+    # a long run of ones saturates, and one zero afterwards discounts it
+    s = 0
+    for _ in range(100):
+        s = int(states.NEXT[s, 1])
+    assert (states.N0[s], states.N1[s]) == (0, 48)
+    s = int(states.NEXT[s, 0])
+    assert (states.N0[s], states.N1[s]) == (1, 25)
+
+
+def test_state_map_update_matches_the_plain_rule():
+    sm = np.zeros((2, 256), np.int64)
+    sm[1, 5] = 40000
+    p, n = 40000, 0
+    for bit in [1, 1, 0, 1] * 100:
+        k2.sm_update(sm, 1, 5, bit)
+        target = 65535 if bit else 0
+        p = min(max(p + (((target - p) * ((2 << 16) // (2 * n + 3))) >> 16), 16), 65519)
+        n = min(n + 1, k2.SM_LIMIT)
+        assert int(sm[1, 5]) == p | (n << 16)
+
+
+def test_buckets_match_a_plain_three_way_table():
+    """Three neighbours per lookup; a miss takes over the least observed one (first node's
+    counts), resetting its 15 states."""
+    rng = np.random.default_rng(12)
+    ht = np.zeros(1 << 10, np.uint8)
+    hmask = (len(ht) - 1) ^ 15
+    for _ in range(3000):
+        h = int(rng.integers(0, 1 << 40)) & ~(0x3C0) | (int(rng.integers(0, 2)) << 6)  # few lines
+        base, chk = h & hmask, (h >> 32) & 0xFF
+        group = [base, base ^ 16, base ^ 32]
+        want = next((b for b in group if ht[b] == chk), None)
+        snapshot = ht.copy()
+        got = k2.bucket_v2(ht, h, hmask)
+        if want is not None:
+            assert got == want and np.array_equal(ht, snapshot)
+        else:
+            least = min(group, key=lambda b: (int(states.TOTAL[snapshot[b + 1]]), group.index(b)))
+            assert got == least and ht[got] == chk and not ht[got + 1:got + 16].any()
+        node = int(rng.integers(1, 16))
+        ht[got + node] = states.NEXT[ht[got + node], int(rng.integers(0, 2))]
+
+
+# ---- parameters --------------------------------------------------------------------------------
+
+def test_v2_params_round_trip_and_unknown_switches_are_refused():
+    p = CMParams(level=6, models=(ALL_MODELS & ~MODEL_BITS["code"]) | V2, table_bits=20,
+                 match_bits=16)
+    raw = p.pack()
+    assert len(raw) == 7 and CMParams.unpack(raw) == p and p.v2
+    with pytest.raises(LstmzipError):
+        CMParams.unpack(raw[:6])                              # v2 needs its seventh byte
+    with pytest.raises(LstmzipError):
+        CMParams.unpack(raw[:6] + bytes([0x80]))              # a switch this version lacks
+    assert cm_params(6, 1 << 20).v2
+
+
+# ---- the LSTM only where it pays -------------------------------------------------------------
+
+def _cm_models_of(blob: bytes):
+    """The cm parameters of every cm block of a one-member file."""
+    from lstmzip import format as fmt
+    import io
+    src = io.BytesIO(blob)
+    header = fmt.read_header(src)
+    out = []
+    for index in range(1000):
+        bh = fmt.read_block_header(src, header, index)
+        if isinstance(bh, fmt.End):
+            return out
+        payload = fmt.read_exact(src, bh.payload_len, "block")
+        if bh.method == fmt.CM:
+            out.append(CMParams.unpack(payload))
+
+
+def test_the_lstm_decision_round_trips_both_ways(tiny_model, monkeypatch):
+    import lstmzip.codec as codec
+    monkeypatch.setattr(codec, "LSTM_SAMPLE", 1024)
+    data = TEXT[:4000]
+    for gain, has_lstm in ((-1.0, True), (0.99, False)):        # always pays / never pays
+        monkeypatch.setattr(codec, "LSTM_MIN_GAIN", gain)
+        blob = Compressor(tiny_model, methods=("cm",), level=2).compress(data)
+        (params,) = _cm_models_of(blob)
+        assert bool(params.models & MODEL_BITS["lstm"]) == has_lstm
+        assert Decompressor(tiny_model).decompress(blob) == data
+
+
+def test_a_small_block_is_coded_with_and_without_the_lstm_and_the_smaller_kept(tiny_model):
+    data = TEXT[:3000]
+    auto = Compressor(tiny_model, methods=("cm",), level=2).compress(data)
+    forced = Compressor(tiny_model, methods=("cm",), level=2, lstm_auto=False).compress(data)
+    without = Compressor(tiny_model, methods=("cm",), level=2,
+                         cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]).compress(data)
+    assert len(auto) == min(len(forced), len(without))
+
+
+def test_blocks_without_the_lstm_are_one_stream():
+    assert choose_cm_streams(1 << 20, lstm=False) == 1
+    assert choose_cm_streams(1 << 20, streams=8, lstm=False) == 8        # unless asked
+
+
+@pytest.mark.parametrize("streams", [0, 1, 3])
+def test_blocks_without_the_lstm_round_trip_and_refuse_a_truncated_code(tiny_model, streams):
+    data = TEXT * 3
+    c = Compressor(tiny_model, methods=("cm",), level=2, streams=streams,
+                   cm_models=ALL_MODELS & ~MODEL_BITS["lstm"])
+    blob = c.compress(data)
+    assert block_methods(blob) == ["cm"]
+    assert Decompressor(tiny_model).decompress(blob) == data
+    from lstmzip import format as fmt
+    # cut the code short inside the block, fixing the lengths and CRCs so the cm decoder sees it
+    import io
+    import struct
+    import zlib
+    src = io.BytesIO(blob)
+    header = fmt.read_header(src)
+    at = src.tell()
+    bh = fmt.read_block_header(src, header, 0)
+    payload = blob[src.tell():src.tell() + bh.payload_len]
+    short = payload[:len(payload) // 2]
+    head = struct.pack("<BIIHI", bh.method, bh.raw_len, len(short), bh.streams, bh.raw_crc32)
+    forged = blob[:at] + head + struct.pack("<I", zlib.crc32(head + short)) + short
+    with pytest.raises(LstmzipError):
+        Decompressor(tiny_model).decompress(forged + blob[src.tell() + bh.payload_len:])
+
+
+# ---- exactness ---------------------------------------------------------------------------------
+
+def test_v2_compiled_and_interpreted_give_identical_files(tmp_path, tiny_model_path):
+    """NUMBA_DISABLE_JIT runs kernel_v2.py as plain Python (unbounded ints): an overflow or type
+    promotion in the compiled code would change the bytes. With and without the LSTM."""
+    records = b"".join(bytes([i & 255, 7, 0, 0]) * 4 for i in range(40))
+    code = b"def f(x):\n    if x:\n        return [x, (x + 1)]\n" * 6
+    data = TEXT[:700] + records + code + TEXT[:300]
+    (tmp_path / "in.bin").write_bytes(data)
+    script = ("import sys, hashlib; from lstmzip.codec import Compressor; from lstmzip.cm import *;"
+              "d=open(sys.argv[1],'rb').read();"
+              "a=Compressor(sys.argv[2], methods=('cm',), level=2, streams=3, lstm_auto=False).compress(d);"
+              "b=Compressor(sys.argv[2], methods=('cm',), level=2,"
+              " cm_models=ALL_MODELS & ~MODEL_BITS['lstm']).compress(d);"
+              "print(hashlib.sha256(a + b).hexdigest())")
+    digests = set()
+    for jit in ("0", "1"):
+        env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_DISABLE_JIT=jit)
+        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.bin"),
+                              str(tiny_model_path)], env=env, capture_output=True, text=True,
+                             timeout=900)
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
