@@ -59,16 +59,17 @@ DEFAULT_LEVEL = 6
 # Levels, like xz/zstd: the model method, its table size (memory) and the block size.
 #   level: (method, log2 of the cm counter table's entries (4 bytes each), block size)
 LEVELS = {
-    1: ("lstm", 0, 1 << 20),      # the static LSTM alone (fastest)
-    2: ("cm", 22, 1 << 20),       # 16 MB of counters
-    3: ("cm", 23, 1 << 20),
-    4: ("cm", 24, 1 << 20),
+    1: ("lstm", 0, 1 << 20),      # the static LSTM alone (lstmzip 0.1's method)
+    2: ("cm", 22, 1 << 20),       # context mixing without the LSTM (--fast): 16 MB of tables
+    3: ("cm", 24, 1 << 20),       # ... 64 MB
+    4: ("cm", 24, 1 << 20),       # the LSTM too, where it pays (decided per block)
     5: ("cm", 25, 1 << 20),
     6: ("cm", 26, 2 << 20),       # default: 256 MB of counters
     7: ("cm", 26, 4 << 20),
     8: ("cm", 27, 8 << 20),
     9: ("cm", 28, 16 << 20),      # 1 GB of counters
 }
+NO_LSTM_LEVELS = (2, 3)           # levels whose context mixing runs without the LSTM (>= 100 KB/s)
 # Skip the model where zstd obviously wins or nothing can: a zstd payload under 1/64 of the
 # block leaves the model at most 1.6 % of the block to gain; one above 99 % means noise.
 SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
@@ -445,7 +446,7 @@ class Compressor:
     def __init__(self, model=None, streams: int = 0, backend: str = "numpy", device: str = "auto",
                  block_size: int = 0, zstd_level: int = ZSTD_LEVEL,
                  methods=None, threads: int = 0, level: int = DEFAULT_LEVEL,
-                 cm_models: int = ALL_MODELS, adapt=None, workers: int = 1,
+                 cm_models: Optional[int] = None, adapt=None, workers: int = 1,
                  runner=None, transform=None, lstm_auto: bool = True):
         if level not in LEVELS:
             raise ValueError(f"level must be in 1..9, not {level!r}")
@@ -456,6 +457,8 @@ class Compressor:
         if not 0 <= streams <= MAX_USER_STREAMS:
             raise ValueError(f"streams must be in 0..{MAX_USER_STREAMS}")
         self.adapt = adapt_mode(adapt, level)          # None, "output" or "deep"
+        if cm_models is None:                               # the level's models
+            cm_models = ALL_MODELS & ~MODEL_BITS["lstm"] if level in NO_LSTM_LEVELS else ALL_MODELS
         if method == "lstm" and self.adapt:                 # -1 --adapt: the LSTM alone, adapting
             method, cm_models = "cm", MODEL_BITS["lstm"]
         if methods is None:
@@ -491,10 +494,8 @@ class Compressor:
         self._zstd = zstandard.ZstdCompressor(level=zstd_level)
 
     # Write an input that fits one stored or zstd block as a compact member (format version 3,
-    # see Framing). The command line turns it on; the library's default stays the version 1/2
-    # member until the fuzzer (tests/fuzz/fuzz_decode.py), whose parser knows only that layout,
-    # covers version 3 too.
-    compact = False
+    # see Framing); False: always the version 1/2 member (files for readers older than version 3).
+    compact = True
 
     def framing(self, size: Optional[int]) -> "Framing":
         """The container around one input of `size` bytes (None: unknown) coded by this compressor."""

@@ -194,7 +194,15 @@ def test_cm_in_a_version_1_file_is_refused(tiny_model):
 
 
 def test_level_1_files_stay_version_1(tiny_model):
-    blob = Compressor(tiny_model, level=1).compress(TEXT[:500])
+    """Readable by lstmzip 0.1, except that a small input whose one block is zstd or stored is a
+    compact member (version 3) unless the Compressor is told otherwise."""
+    comp = Compressor(tiny_model, level=1)
+    for data in (TEXT[:500], TEXT):
+        blob = comp.compress(data)
+        assert blob[8] == (fmt.COMPACT_VERSION if block_methods(blob) in (["zstd"], ["stored"]) else 1)
+        assert set(block_methods(blob)) <= {"lstm", "zstd", "stored"}
+    comp.compact = False
+    blob = comp.compress(TEXT[:500])
     assert blob[8] == 1 and set(block_methods(blob)) <= {"lstm", "zstd", "stored"}
 
 

@@ -134,7 +134,7 @@ def test_the_lstm_decision_round_trips_both_ways(tiny_model, monkeypatch):
     data = TEXT[:4000]
     for gain, has_lstm in ((-1.0, True), (0.99, False)):        # always pays / never pays
         monkeypatch.setattr(codec, "LSTM_MIN_GAIN", gain)
-        blob = Compressor(tiny_model, methods=("cm",), level=2).compress(data)
+        blob = Compressor(tiny_model, methods=("cm",), level=4).compress(data)
         (params,) = _cm_models_of(blob)
         assert bool(params.models & MODEL_BITS["lstm"]) == has_lstm
         assert Decompressor(tiny_model).decompress(blob) == data
@@ -142,11 +142,19 @@ def test_the_lstm_decision_round_trips_both_ways(tiny_model, monkeypatch):
 
 def test_a_small_block_is_coded_with_and_without_the_lstm_and_the_smaller_kept(tiny_model):
     data = TEXT[:3000]
-    auto = Compressor(tiny_model, methods=("cm",), level=2).compress(data)
-    forced = Compressor(tiny_model, methods=("cm",), level=2, lstm_auto=False).compress(data)
-    without = Compressor(tiny_model, methods=("cm",), level=2,
+    auto = Compressor(tiny_model, methods=("cm",), level=4).compress(data)
+    forced = Compressor(tiny_model, methods=("cm",), level=4, lstm_auto=False).compress(data)
+    without = Compressor(tiny_model, methods=("cm",), level=4,
                          cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]).compress(data)
     assert len(auto) == min(len(forced), len(without))
+
+
+def test_the_fast_levels_run_no_lstm(tiny_model):
+    data = TEXT[:3000]
+    for level in (2, 3):
+        blob = Compressor(tiny_model, methods=("cm",), level=level).compress(data)
+        (params,) = _cm_models_of(blob)
+        assert not params.models & MODEL_BITS["lstm"] and params.v2
 
 
 def test_blocks_without_the_lstm_are_one_stream():
@@ -190,7 +198,7 @@ def test_v2_compiled_and_interpreted_give_identical_files(tmp_path, tiny_model_p
     (tmp_path / "in.bin").write_bytes(data)
     script = ("import sys, hashlib; from lstmzip.codec import Compressor; from lstmzip.cm import *;"
               "d=open(sys.argv[1],'rb').read();"
-              "a=Compressor(sys.argv[2], methods=('cm',), level=2, streams=3, lstm_auto=False).compress(d);"
+              "a=Compressor(sys.argv[2], methods=('cm',), level=4, streams=3, lstm_auto=False).compress(d);"
               "b=Compressor(sys.argv[2], methods=('cm',), level=2,"
               " cm_models=ALL_MODELS & ~MODEL_BITS['lstm']).compress(d);"
               "print(hashlib.sha256(a + b).hexdigest())")

@@ -41,20 +41,22 @@ from .states import INIT_P, NEXT, TOTAL
 
 # ---- layout ----------------------------------------------------------------------------------
 
-N_H = 22            # hashed bit-history contexts (see ctx_hashes)
+N_H = 23            # hashed bit-history contexts (see ctx_hashes)
 X_CTX = 2           # x[X_CTX + 2m], x[X_CTX + 2m + 1]: context m's two inputs
 X_MATCH = X_CTX + 2 * N_H
 X_BIAS = X_MATCH + 2
 X_TWIN = X_BIAS + 1
-N_IN = X_TWIN + 1
+X_LSSE = X_TWIN + 1    # the LSTM's probability refined by an APM on the partial byte and c1
+N_IN = X_LSSE + 1
 N_MIX = 5
-MIX_SETS = (256, 64, 192, 256, 512)    # c0; match; LSTM conf x expected bit x k; c1; classes x k
-MIX_OFFSET = (0, 256, 320, 512, 768)
-N_SETS = 1280
+MIX_SETS = (2048, 64, 192, 256, 512)   # orders seen x c0; match; LSTM conf x expected bit x k; c1; classes x k
+MIX_OFFSET = (0, 2048, 2112, 2304, 2560)
+N_SETS = 3072
 assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS == sum(MIX_SETS)
 N_APM4 = 64 * 3 * 8  # match state x LSTM expected bit x bit position
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
+SM_RATE = np.array([(2 << 16) // (2 * n + 3) for n in range(SM_LIMIT + 1)], np.int64)
 MATCH_MIN = 6
 MATCH_MAX = 65535
 REC_MAX = 4096
@@ -66,7 +68,7 @@ USE_SPARSE, USE_RECORD, USE_CLASS, USE_CODE, USE_INDIRECT, USE_FIELD = 256, 512,
 
 # Which switch each hashed context belongs to.
 CTX_FAMILY = np.array([USE_ORDERS] * 7 + [USE_WORD] * 3 + [USE_SPARSE] * 3 + [USE_COLUMN] * 2
-                      + [USE_RECORD] * 2 + [USE_CLASS, USE_CODE] + [USE_INDIRECT] * 2 + [USE_FIELD],
+                      + [USE_RECORD] * 2 + [USE_CLASS, USE_CODE] + [USE_INDIRECT] * 2 + [USE_FIELD, USE_WORD],
                       np.int64)
 assert len(CTX_FAMILY) == N_H
 
@@ -126,7 +128,7 @@ def sm_update(sm, row, s, bit):
     p = v & 0xFFFF
     n = v >> 16
     target = 65535 if bit else 0
-    p += ((target - p) * RATE[n]) >> 16
+    p += ((target - p) * SM_RATE[n]) >> 16
     if p < 16:
         p = 16
     if p > 65519:
@@ -167,12 +169,13 @@ def ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh):
     i3 = hash2(c4 & 0xFFFFFF, 7) & 0xFFFF
     bh[20] = hash2(np.int64(ind3[i3]) | ((c4 & 0xFFFF) << 16), 120)
     bh[21] = hash2(min(st[L_FIELD], 255) | (c1 << 8) | (CLASS[(c4 >> 8) & 0xFF] << 16), 121)
+    bh[22] = hash2(hash2(w0, st[L_W1]) & 0xFFFFFFFF, st[L_W2] ^ 0x1160000)
 
 
 @njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm,
-              weights, final_w, apm1, apm2, apm3, apm4, cs, stream, models):
+              weights, final_w, apm1, apm2, apm3, apm4, apm5, cs, stream, models):
     """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
 
     freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); freq2: the adapted LSTM's
@@ -255,6 +258,12 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             p_lstm = ((cum[hi] - cum[mid]) << 12) // (cum[hi] - cum[lo])
             p_lstm = min(max(p_lstm, 1), 4095)
             x[0] = stretch(p_lstm) if (models & USE_LSTM) else 0
+            if models & USE_LSTM:
+                a5, i5 = apm_predict(apm5, c0 | (c1 << 8), p_lstm)
+                x[X_LSSE] = stretch(a5)
+            else:
+                i5 = -1
+                x[X_LSSE] = 0
             o0 = np.int64(order1[c1, c0])
             x[1] = stretch(o0 >> 4) if (models & USE_ORDERS) else 0
             node = c0 if k < 4 else (c0 & ((1 << (k - 4)) - 1)) | (1 << (k - 4))
@@ -276,6 +285,12 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 else:
                     x[X_CTX + 2 * m] = 0
                     x[X_CTX + 2 * m + 1] = 0
+            order = 0
+            for m in range(1, 7):
+                if state[m] != 0 and use[m]:
+                    order += 1
+            if order > 7:
+                order = 7
             ebit = 0
             if mlen > 0 and ((expect | 256) >> (8 - k)) == c0:
                 ebit = (expect >> (7 - k)) & 1
@@ -299,7 +314,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             lexp = 0
             if (models & USE_LSTM) and ((top | 256) >> (8 - k)) == c0:
                 lexp = 1 + ((top >> (7 - k)) & 1)
-            rows[0] = MIX_OFFSET[0] + c0
+            rows[0] = MIX_OFFSET[0] + order * 256 + c0
             rows[1] = MIX_OFFSET[1] + mset
             rows[2] = MIX_OFFSET[2] + (conf * 3 + lexp) * 8 + k
             rows[3] = MIX_OFFSET[3] + c1
@@ -322,7 +337,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 a2, i2 = apm_predict(apm2, c0 | (c1 << 8), p_mix)
                 a3, i3 = apm_predict(apm3, (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
                 a4, i4 = apm_predict(apm4, (mset * 3 + lexp) * 8 + k, p_mix)
-                p = (2 * p_mix + a1 + 2 * a2 + 2 * a3 + a4 + 4) >> 3
+                p = (p_mix + a1 + a2 + a3 + 2) >> 2
             else:
                 i1 = i2 = i3 = i4 = 0
                 p = p_mix
@@ -336,8 +351,10 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 mix_update(weights, rows[j], x, N_IN, target - pk[j], 12)
             err = target - p_mix
             for j in range(N_MIX):
-                w = final_w[k, j] + ((hx[j] * err) >> 14)
+                w = final_w[k, j] + ((hx[j] * err) >> 13)
                 final_w[k, j] = min(max(w, -4194304), 4194304)
+            if i5 >= 0:
+                apm_update(apm5, i5, bit, 6)
             if models & USE_APM:
                 apm_update(apm1, i1, bit, 7)
                 apm_update(apm2, i2, bit, 7)
@@ -429,7 +446,7 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
 @njit(cache=True)
 def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state, rec_last,
                rec_dist, ht, sm, order1, ind2, ind3, match_table, match_sm,
-               weights, final_w, apm1, apm2, apm3, apm4, cs, stream, models):
+               weights, final_w, apm1, apm2, apm3, apm4, apm5, cs, stream, models):
     """Steps t0..t1-1 of a block without an LSTM in one call (freq: uniform tables): all s
     lanes, the last step `last` of them. Returns the step after the last one coded; the
     decoder stops at the first step whose code ran out (cs[C_OVER])."""
@@ -437,7 +454,7 @@ def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state
         lanes = s if t < steps - 1 else last
         code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
                   ht, sm, order1, ind2, ind3, match_table, match_sm,
-                  weights, final_w, apm1, apm2, apm3, apm4, cs, stream, models)
+                  weights, final_w, apm1, apm2, apm3, apm4, apm5, cs, stream, models)
         if mode == DECODE and cs[C_OVER]:
             return t + 1
     return t1
