@@ -30,6 +30,21 @@ def test_golden_set_covers_every_method():
     assert methods == {"lstm", "zstd", "stored", "cm", "cm+dict"} == set(fmt.METHOD_NAMES.values())
 
 
+def test_golden_set_covers_both_predictors_with_and_without_the_lstm():
+    from lstmzip.cm import MODEL_BITS, CMParams
+    kinds = set()
+    for p in PAIRS:
+        src = io.BytesIO(p.read_bytes())
+        for header, bh, payload in Decompressor().blocks(src, members=True):
+            if isinstance(bh, fmt.End) or bh.method not in fmt.CM_METHODS:
+                continue
+            params = CMParams.unpack(payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT
+                                     else payload)
+            kinds.add((params.v2, bool(params.models & MODEL_BITS["lstm"]), bh.method))
+    assert {(False, True, fmt.CM), (False, False, fmt.CM), (True, True, fmt.CM),
+            (True, False, fmt.CM), (True, True, fmt.CM_TEXT)} <= kinds
+
+
 def test_golden_model_identity_is_stable(golden_model):
     assert golden_model.sha256 == hashlib.sha256((DATA / "golden-model.npz").read_bytes()).hexdigest()
     assert golden_model.sha256.startswith("f597f1dd52a30c32")

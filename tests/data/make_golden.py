@@ -74,6 +74,20 @@ def main() -> None:
         path = HERE / "golden" / f"{stem}.lstmz"
         if not path.exists():
             path.write_bytes(comp.compress(ORIGINALS[stem.split("-")[0]]))
+    # the v2 predictor (cm blocks with model bit 128, still format version 2): with the LSTM,
+    # without it (one stream, compiled steps), and under the word transform
+    v2 = {
+        "prose-cmv2": Compressor(model_path, methods=("cm", "stored"), level=4, block_size=1200,
+                                 streams=3, lstm_auto=False),
+        "prose-cmv2-nolstm": Compressor(model_path, methods=("cm", "stored"), level=2),
+        "prose-cmv2-dict": Compressor(model_path, methods=("cm", "stored"), level=9, block_size=1600,
+                                      streams=2, lstm_auto=False),
+        "binary-cmv2-auto": Compressor(model_path, methods=("cm", "stored"), level=6),
+    }
+    for stem, comp in v2.items():
+        path = HERE / "golden" / f"{stem}.lstmz"
+        if not path.exists():
+            path.write_bytes(comp.compress(ORIGINALS[stem.split("-")[0]]))
     # format version 3: the compact member a small input gets when its one block is stored or
     # zstd (no model identity, a 1-byte end record); what any Compressor writes for these
     version3 = {
