@@ -196,6 +196,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     cum = np.zeros(257, np.int64)
     cum2 = np.zeros(257, np.int64)
     use = np.zeros(N_H, np.int64)
+    seen = t * len(lane_state)              # about how many bytes the block has coded so far
+    boost = 3 if seen < 8192 else 2 if seen < 32768 else 1     # the mixers learn faster at first
     for m in range(N_H):
         use[m] = models & CTX_FAMILY[m]
     for lane in range(lanes):
@@ -348,7 +350,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             # -- update
             target = bit << 12
             for j in range(N_MIX):
-                mix_update(weights, rows[j], x, N_IN, target - pk[j], 12)
+                mix_update(weights, rows[j], x, N_IN, (target - pk[j]) * boost, 12)
             err = target - p_mix
             for j in range(N_MIX):
                 w = final_w[k, j] + ((hx[j] * err) >> 13)
@@ -356,10 +358,10 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if i5 >= 0:
                 apm_update(apm5, i5, bit, 6)
             if models & USE_APM:
-                apm_update(apm1, i1, bit, 7)
-                apm_update(apm2, i2, bit, 7)
-                apm_update(apm3, i3, bit, 7)
-                apm_update(apm4, i4, bit, 7)
+                apm_update(apm1, i1, bit, 6)
+                apm_update(apm2, i2, bit, 6)
+                apm_update(apm3, i3, bit, 6)
+                apm_update(apm4, i4, bit, 6)
             o0 += (((bit << 16) - bit) - o0) >> 5
             order1[c1, c0] = o0
             for m in range(N_H):
