@@ -103,7 +103,7 @@ class CMParams:
         if self.v2:
             from . import kernel_v2 as k2
             return tables + 256 * 256 * 2 + 2 * 65536 * 2 + k2.N_SETS * k2.N_IN * 8 \
-                + (256 + 65536 * 3 + k2.N_APM4) * 33 * 8 + lanes * (256 * 16 + k2.N_LANE * 8)
+                + (256 + 65536 * 3) * 33 * 8 + lanes * (256 * 16 + k2.N_LANE * 8)
         from . import kernel as k
         return tables + 256 * 256 * 2 + k.N_SETS * k.N_IN * 8 + (256 + 65536) * 33 * 8 \
             + lanes * 256 * 16
@@ -167,7 +167,6 @@ class Predictor:
             self.ind2 = np.zeros(65536, np.uint16)
             self.ind3 = np.zeros(65536, np.uint16)
             self.apm3 = np.tile(apm_row, 65536).astype(np.int64)
-            self.apm4 = np.tile(apm_row, k.N_APM4).astype(np.int64)
             self.apm5 = np.tile(apm_row, 65536).astype(np.int64)
             self.final_w = np.full((k.N_FINAL, k.N_MIX), 65536 // k.N_MIX, np.int64)
         else:
@@ -212,7 +211,7 @@ class Predictor:
                              self.rec_last, self.rec_dist, self.slots, self.sm, self.order1,
                              self.ind2, self.ind3, self.match_table, self.match_sm,
                              self.weights, self.final_w, self.apm1, self.apm2, self.apm3,
-                             self.apm4, self.apm5, self.cs, self.stream, self.params.models)
+                             self.apm5, self.cs, self.stream, self.params.models)
             return
         self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
                          self.rec_last, self.rec_dist,
@@ -226,13 +225,13 @@ class Predictor:
                                  self.known, self.lanes, self.rec_last, self.rec_dist, self.slots,
                                  self.sm, self.order1, self.ind2, self.ind3, self.match_table,
                                  self.match_sm, self.weights, self.final_w, self.apm1, self.apm2,
-                                 self.apm3, self.apm4, self.apm5, self.cs, self.stream, self.params.models)
+                                 self.apm3, self.apm5, self.cs, self.stream, self.params.models)
 
     def release(self) -> None:
         """Drop the tables (the object may outlive the block in a traceback)."""
         self.slots = self.match_table = self.apm1 = self.apm2 = self.weights = None
         self.rec_last = self.rec_dist = self.known = None
-        self.sm = self.ind2 = self.ind3 = self.apm3 = self.apm4 = self.apm5 = None
+        self.sm = self.ind2 = self.ind3 = self.apm3 = self.apm5 = None
     def finish(self) -> bytes:
         """Encoder: flush the coder (the 4 bytes of x1) and return the code."""
         k, cs = self.k, self.cs

@@ -53,7 +53,6 @@ MIX_SETS = (2048, 64, 192, 256, 512)   # orders seen x c0; match; LSTM conf x ex
 MIX_OFFSET = (0, 2048, 2112, 2304, 2560)
 N_SETS = 3072
 assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS == sum(MIX_SETS)
-N_APM4 = 64 * 3 * 8  # match state x LSTM expected bit x bit position
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
 SM_RATE = np.array([(2 << 16) // (2 * n + 3) for n in range(SM_LIMIT + 1)], np.int64)
@@ -175,7 +174,7 @@ def ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh):
 @njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm,
-              weights, final_w, apm1, apm2, apm3, apm4, apm5, cs, stream, models):
+              weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models):
     """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
 
     freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); freq2: the adapted LSTM's
@@ -338,10 +337,9 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 a1, i1 = apm_predict(apm1, c0, p_mix)
                 a2, i2 = apm_predict(apm2, c0 | (c1 << 8), p_mix)
                 a3, i3 = apm_predict(apm3, (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
-                a4, i4 = apm_predict(apm4, (mset * 3 + lexp) * 8 + k, p_mix)
                 p = (p_mix + a1 + a2 + a3 + 2) >> 2
             else:
-                i1 = i2 = i3 = i4 = 0
+                i1 = i2 = i3 = 0
                 p = p_mix
             p = min(max(p, 1), 4095)
             # -- code
@@ -361,7 +359,6 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 apm_update(apm1, i1, bit, 6)
                 apm_update(apm2, i2, bit, 6)
                 apm_update(apm3, i3, bit, 6)
-                apm_update(apm4, i4, bit, 6)
             o0 += (((bit << 16) - bit) - o0) >> 5
             order1[c1, c0] = o0
             for m in range(N_H):
@@ -448,7 +445,7 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
 @njit(cache=True)
 def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state, rec_last,
                rec_dist, ht, sm, order1, ind2, ind3, match_table, match_sm,
-               weights, final_w, apm1, apm2, apm3, apm4, apm5, cs, stream, models):
+               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models):
     """Steps t0..t1-1 of a block without an LSTM in one call (freq: uniform tables): all s
     lanes, the last step `last` of them. Returns the step after the last one coded; the
     decoder stops at the first step whose code ran out (cs[C_OVER])."""
@@ -456,7 +453,7 @@ def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state
         lanes = s if t < steps - 1 else last
         code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
                   ht, sm, order1, ind2, ind3, match_table, match_sm,
-                  weights, final_w, apm1, apm2, apm3, apm4, apm5, cs, stream, models)
+                  weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models)
         if mode == DECODE and cs[C_OVER]:
             return t + 1
     return t1
