@@ -50,8 +50,8 @@ CM_MIN_STREAM_LEN = 8192          # cm blocks: streams of at least 8 KiB (measur
                                   # 8 -> 256 streams costs 2.0 % on enwik6, 0.5 % on book1)...
 CM_SMALL_STEPS, CM_SMALL_MAX = 640, 16    # ...but small inputs take at most 640 steps (up to 16 streams:
                                           # 10 KB in under 2 s; 3 -> 12 streams costs 0.4-2.5 % there)
-LSTM_SAMPLE = 32 << 10            # a block's first 32 KiB decide whether its LSTM runs...
-LSTM_MIN_GAIN = 0.01              # ...it does if it saves more than 1 % of them
+LSTM_SAMPLE = 64 << 10            # a block's first 64 KiB decide whether its LSTM runs...
+LSTM_MIN_GAIN = 0.02              # ...it does if it saves more than 2 % of their second half
 ZSTD_LEVEL = 19
 METHODS = ("cm", "lstm", "zstd", "stored")     # block methods a Compressor may choose from
 DEFAULT_LEVEL = 6
@@ -286,13 +286,18 @@ def _without_lstm(params: CMParams) -> bool:
     return params.v2 and not params.models & MODEL_BITS["lstm"]
 
 
-def _cm_steps_compiled(pred, steps: int, s: int, last: int, progress: Progress) -> None:
+def _cm_steps_compiled(pred, steps: int, s: int, last: int, progress: Progress,
+                       marks: Optional[dict] = None) -> None:
     """Both halves of a block without an LSTM: every step in compiled code, 64 K bytes a call
-    (progress between calls); the decoder stops where the code runs out."""
+    (progress between calls); the decoder stops where the code runs out. ``marks``: {step: None}
+    whose values become the code length before that step (the encoder's LSTM probe)."""
     uniform = np.full((s, 256), 256, np.int64)
     chunk = max(1, 65536 // s)
-    for t0 in range(0, steps, chunk):
-        t1 = min(steps, t0 + chunk)
+    marks = {} if marks is None else marks
+    bounds = sorted(set(list(range(0, steps, chunk)) + [t for t in marks if t < steps] + [steps]))
+    for t0, t1 in zip(bounds, bounds[1:]):
+        if t0 in marks:
+            marks[t0] = int(pred.cs[pred.k.C_POS])
         done = pred.steps(t0, t1, steps, s, last, uniform)
         if pred.cs[pred.k.C_OVER] and pred.mode == pred.k.DECODE:
             raise LstmzipError(f"cm code ends before the block (step {done - 1} of {steps})")
@@ -300,9 +305,10 @@ def _cm_steps_compiled(pred, steps: int, s: int, last: int, progress: Progress) 
             progress((t1 - t0) * s - (s - last if t1 == steps else 0))
 
 
-def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress = None):
+def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress = None,
+              marks: Optional[dict] = None):
     """The cm payload of a block (parameters, weight digests, code), or None if it would
-    exceed the block."""
+    exceed the block. ``marks``: {step: None}, filled with the code length before each step."""
     from .cm.kernel import ENCODE
     starts, steps, last = stream_layout(len(data), s)
     buf = np.frombuffer(data, np.uint8).copy()
@@ -313,10 +319,12 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
     adapter, digests, twin = _adapter(engine, params), [], _twin(engine, params, s)
     try:
         if _without_lstm(params):
-            _cm_steps_compiled(pred, steps, s, last, progress)
+            _cm_steps_compiled(pred, steps, s, last, progress, marks)
         else:
             with engine.parallel():
                 for t in range(steps):
+                    if marks and t in marks:
+                        marks[t] = int(pred.cs[pred.k.C_POS])
                     lanes = s if t < steps - 1 else last
                     freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
                     pred.step(t, lanes, freq, own)
@@ -476,7 +484,7 @@ class Compressor:
         self.transform = want_transform and "cm" in methods   # try cm+dict on text-like blocks
         self.level = level
         self.cm_models = cm_models
-        self.lstm_auto = lstm_auto          # decide per block whether the LSTM runs (_cm_model_choices)
+        self.lstm_auto = lstm_auto          # decide per block whether the LSTM runs (_cm_codings)
         self.workers = workers
         self.runner = runner if runner is not None else _process_runner(workers)
         self.model: Model = resolve(model)
@@ -550,10 +558,7 @@ class Compressor:
         for method, block in ((fmt.CM, data), (fmt.CM_TEXT, tdata)):
             if block is None:
                 continue
-            for i, models in enumerate(self._cm_model_choices(block)):
-                s = choose_cm_streams(len(block), self.streams, models & MODEL_BITS["lstm"])
-                params = cm_params(self.level, len(block), models, self.adapt)
-                payload = cm_encode(self.engine, block, s, params, None if i else progress)
+            for s, payload in self._cm_codings(block, progress):
                 if payload is None:                           # would exceed the block
                     continue
                 if method == fmt.CM_TEXT:
@@ -561,25 +566,45 @@ class Compressor:
                 out.append((method, payload, s))
         return out
 
-    def _cm_model_choices(self, block: bytes):
-        """The model masks to code the block with: the LSTM runs only where it pays. A block no
-        longer than LSTM_SAMPLE is coded both ways (the smaller is kept); for a longer one its
-        first LSTM_SAMPLE bytes decide: the LSTM stays if it saves more than LSTM_MIN_GAIN there."""
+    def _cm_codings(self, block: bytes, progress: Progress):
+        """(streams, payload) of the block's cm codings: the LSTM runs only where it may pay.
+
+        Without the LSTM the block is one stream and fast, so it is always coded so; with the
+        LSTM too when the block is at most LSTM_SAMPLE bytes, or when the LSTM saves more than
+        LSTM_MIN_GAIN on the second half of the block's first LSTM_SAMPLE bytes (coded with it
+        as a probe; the first half warms the models up). Where both are coded the smaller wins.
+        """
         lstm = MODEL_BITS["lstm"]
+
+        def code(models, report, marks=None):
+            s = choose_cm_streams(len(block), self.streams, models & lstm)
+            params = cm_params(self.level, len(block), models, self.adapt)
+            return s, cm_encode(self.engine, block, s, params, report, marks)
+
         if not self.cm_models & lstm or self.cm_models == lstm or not self.lstm_auto \
                 or self.adapt:
-            return [self.cm_models]
-        without = self.cm_models & ~lstm
-        if len(block) <= LSTM_SAMPLE:
-            return [self.cm_models, without]
-        sample = block[:LSTM_SAMPLE]
-        sizes = []
-        for models in (self.cm_models, without):
-            s = choose_cm_streams(len(sample), self.streams, models & lstm)
-            coded = cm_encode(self.engine, sample, s, cm_params(self.level, len(sample), models))
-            sizes.append(len(coded) if coded is not None else len(sample))
-        self.stats.setdefault("lstm_sample", []).append(tuple(sizes))
-        return [self.cm_models if sizes[0] < (1 - LSTM_MIN_GAIN) * sizes[1] else without]
+            return [code(self.cm_models, progress)]
+        half = LSTM_SAMPLE // 2
+        marks = {half: None, LSTM_SAMPLE: None} if self.streams == 0 else None
+        plain = code(self.cm_models & ~lstm, None, marks)
+        if len(block) > LSTM_SAMPLE and marks is not None:
+            sample = block[:LSTM_SAMPLE]
+            s = choose_cm_streams(len(sample), self.streams)
+            mid = stream_layout(len(sample), s)[1] // 2
+            probe_marks = {mid: None}
+            probe = cm_encode(self.engine, sample, s, cm_params(self.level, len(sample), self.cm_models),
+                              marks=probe_marks)
+            with_lstm = len(probe) - self._params_len() - probe_marks[mid] if probe else LSTM_SAMPLE
+            without = marks[LSTM_SAMPLE] - marks[half]
+            self.stats.setdefault("lstm_sample", []).append((with_lstm, without))
+            if with_lstm >= (1 - LSTM_MIN_GAIN) * without:
+                if progress:
+                    progress(len(block))
+                return [plain]
+        return [plain, code(self.cm_models, progress)]
+
+    def _params_len(self) -> int:
+        return cm_params(self.level, LSTM_SAMPLE, self.cm_models).packed_len
 
     def compress_stream(self, src: BinaryIO, dst: BinaryIO, size: Optional[int] = None,
                         progress: Progress = None) -> int:

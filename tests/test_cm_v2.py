@@ -128,15 +128,22 @@ def _cm_models_of(blob: bytes):
             out.append(CMParams.unpack(payload))
 
 
-def test_the_lstm_decision_round_trips_both_ways(tiny_model, monkeypatch):
+def test_the_lstm_probe_decides_and_both_choices_round_trip(tiny_model, monkeypatch):
+    """A block longer than the probe: 'never pays' codes it without the LSTM only; 'always
+    pays' codes it both ways and keeps the smaller. Both decode."""
     import lstmzip.codec as codec
     monkeypatch.setattr(codec, "LSTM_SAMPLE", 1024)
     data = TEXT[:4000]
-    for gain, has_lstm in ((-1.0, True), (0.99, False)):        # always pays / never pays
+    no_lstm = Compressor(tiny_model, methods=("cm",), level=4,
+                         cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]).compress(data)
+    forced = Compressor(tiny_model, methods=("cm",), level=4, lstm_auto=False).compress(data)
+    (params,) = _cm_models_of(forced)
+    assert params.models & MODEL_BITS["lstm"]
+    for gain, want in ((0.99, no_lstm), (-1.0, min(no_lstm, forced, key=len))):
         monkeypatch.setattr(codec, "LSTM_MIN_GAIN", gain)
-        blob = Compressor(tiny_model, methods=("cm",), level=4).compress(data)
-        (params,) = _cm_models_of(blob)
-        assert bool(params.models & MODEL_BITS["lstm"]) == has_lstm
+        c = Compressor(tiny_model, methods=("cm",), level=4)
+        blob = c.compress(data)
+        assert blob == want and len(c.stats["lstm_sample"]) == 1
         assert Decompressor(tiny_model).decompress(blob) == data
 
 
