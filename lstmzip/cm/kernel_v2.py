@@ -49,9 +49,9 @@ X_TWIN = X_BIAS + 1
 X_LSSE = X_TWIN + 1    # the LSTM's probability refined by an APM on the partial byte and c1
 N_IN = X_LSSE + 1
 N_MIX = 5
-MIX_SETS = (2048, 64, 192, 256, 512)   # orders seen x c0; match; LSTM conf x expected bit x k; c1; classes x k
-MIX_OFFSET = (0, 2048, 2112, 2304, 2560)
-N_SETS = 3072
+MIX_SETS = (2048, 64, 192, 2048, 512)  # orders seen x c0; match; LSTM conf x expected bit x k; c1 x class(c2); classes x k
+MIX_OFFSET = (0, 2048, 2112, 2304, 4352)
+N_SETS = 4864
 assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS == sum(MIX_SETS)
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
@@ -318,7 +318,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             rows[0] = MIX_OFFSET[0] + order * 256 + c0
             rows[1] = MIX_OFFSET[1] + mset
             rows[2] = MIX_OFFSET[2] + (conf * 3 + lexp) * 8 + k
-            rows[3] = MIX_OFFSET[3] + c1
+            rows[3] = MIX_OFFSET[3] + c1 + (CLASS[c2] << 8)
             rows[4] = MIX_OFFSET[4] + cls12 * 8 + k
             s_final = 0
             for j in range(N_MIX):
