@@ -2,19 +2,18 @@
 
 The engine gives, at every step, a byte frequency table per stream; the
 ``Predictor`` splits it into exact bit probabilities and mixes them with models
-that learn online from the block being coded (``kernel.py`` holds the compiled
-code; ``docs/cm.md`` the update rules)::
+that learn online from the block being coded. Two predictors share this
+interface; a block's model bits say which one coded it (``docs/cm.md``)::
 
-    model      what it predicts from
-    ---------  -------------------------------------------------------------
-    lstm       the LSTM's byte distribution, split along the bit tree (when every layer
-               adapts, the static model's and the adapted model's: two inputs)
-    orders     previous byte (direct), bytes 2-3 back (sparse), last 2/3/4/6 bytes (hashed)
-    word       the current word (letters, digits, _), and it with the previous word
-    column     the byte above (same column, previous line) with the column / previous byte;
-               the bytes one and two records back (record length detected from the data)
-    match      the byte that followed the last occurrence of the last 6+ bytes
-    apm        two secondary estimators refining the mixed probability
+    kernel_v2.py   what new blocks use: the LSTM (and a refined copy), a bit history per
+                   context and bit-tree node (states.py) mapped to a probability by an
+                   adaptive state map, for 23 contexts in families (orders 1-8, word,
+                   sparse, column, record, class, code, indirect, field), a match model,
+                   five mixers whose weights are chosen by small contexts, a second mixing
+                   layer, and an SSE chain
+    kernel.py      v1, kept to decode older files: one direct counter per context (14),
+                   four mixers, two APMs; also the binary arithmetic coder and the
+                   squash/stretch/hash/mixer/APM primitives both kernels use
 
 A block's parameters (``CMParams``) are stored in front of its payload, so the
 decoder rebuilds the same predictor. All S streams of a block share one
