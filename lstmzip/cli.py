@@ -495,7 +495,6 @@ def cmd_codec(args) -> int:
             coder = Compressor(args.model, streams=args.streams, backend=args.backend, device=args.device,
                                block_size=args.block_size, threads=args.threads, level=args.level,
                                adapt=args.adapt or None, workers=args.workers, runner=runner)
-            coder.compact = True              # a small input: 19 bytes + its data (docs/format.md)
         else:
             coder = Decompressor(args.model, backend=args.backend, device=args.device, threads=args.threads,
                                  workers=args.workers, runner=runner)
@@ -662,15 +661,17 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
     else:
         p.set_defaults(decompress=False, output=None, stdout=False, rm=False, force=False)
     p.add_argument("-m", "--model", metavar="NAME|PATH", default=None,
-                   help="predictor model: a shipped name or a .npz path [Default: default; "
-                        "decompress: the model named in the file]")
+                   help="predictor model: a .npz PATH, or a NAME looked up in ./models, $LSTMZIP_MODEL_PATH, "
+                        "$XDG_DATA_HOME/lstmzip/models (~/.local/share/...), then the shipped models "
+                        "('lstmzip models' lists them) [Default: default; decompress: the model whose "
+                        "sha256 the file names, found the same way]")
     if mode == "compress":
         from .codec import DEFAULT_LEVEL, LEVELS
         levels = p.add_argument_group("levels", _levels_help())
         for level in LEVELS:
             levels.add_argument(f"-{level}", dest="level", action="store_const", const=level,
                                 help=argparse.SUPPRESS)
-        levels.add_argument("--fast", dest="level", action="store_const", const=1, help="same as -1")
+        levels.add_argument("--fast", dest="level", action="store_const", const=2, help="same as -2")
         levels.add_argument("--best", dest="level", action="store_const", const=9, help="same as -9")
         levels.add_argument("--adapt", action="store_const", const="output",
                             help="the LSTM's output layer learns the file too (docs/adapt.md)")
@@ -706,10 +707,11 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
 
 
 def _levels_help() -> str:
-    from .codec import DEFAULT_LEVEL, LEVELS, level_memory
+    from .codec import DEFAULT_LEVEL, LEVELS, NO_LSTM_LEVELS, level_memory
     rows = []
     for level, (method, _, block) in LEVELS.items():
-        what = "static LSTM alone" if method == "lstm" else "LSTM + context mixing"
+        what = "static LSTM alone" if method == "lstm" else \
+            "context mixing, no LSTM" if level in NO_LSTM_LEVELS else "LSTM + context mixing"
         rows.append(f"-{level}: {what}, {block >> 20} MiB blocks, up to {level_memory(level) / 1e6:.0f} MB"
                     + (" [Default]" if level == DEFAULT_LEVEL else "") + (", text blocks also tried through the word transform" if level == 9 else ""))
     return "-1 ... -9 choose speed against ratio and memory (decompression needs the same):  " \

@@ -374,8 +374,9 @@ class _Item:
         self.sent = self.received = 0
         self.reading = True
         self.total, self.sha = 0, hashlib.sha256()
-        self.end = None
-        self.header = None
+        self.end = None               # decompressing: the last end record read
+        self.order = collections.deque()     # blocks sent (None) and members ended ((header, end))
+        self.member_total, self.member_sha = 0, hashlib.sha256()
         self.frame = None             # compressing: the container around the blocks (codec.Framing)
         self.size = None
         self.started = time.perf_counter()
@@ -440,13 +441,22 @@ def run_files(mode: str, paths: List[str], coder, runner=None, force: bool = Fal
     open_items = []
     last_done = 0.0
 
+    def settle(item: _Item) -> None:
+        """Verify each member (concatenated files) whose blocks have all come back."""
+        while item.order and item.order[0] is not None:
+            header, end = item.order.popleft()
+            end.verify(header, item.member_total, item.member_sha.digest())
+            item.member_total, item.member_sha = 0, hashlib.sha256()
+
     def finish(item: _Item, error: Optional[str] = None) -> None:
         res = item.result
         if res.error is not None:
             return
         try:
             if error is None and not compressing:
-                item.end.verify(item.header, item.total, item.sha.digest())
+                settle(item)
+                if item.end is None or item.order:
+                    raise LstmzipError("truncated file (ends inside a member)")
             if error is None and compressing:
                 if item.size is not None and item.total != item.size:
                     error = f"input changed while reading ({item.size} bytes expected, {item.total} read)"
@@ -527,21 +537,25 @@ def run_files(mode: str, paths: List[str], coder, runner=None, force: bool = Fal
                             tags.append(item)
                             yield "compress_block_with_stats", block
                     else:
-                        announced, have_model = 0, False
-                        for index, (header, bh, payload) in enumerate(coder.blocks(infile)):
-                            item.header = header
+                        member, announced, found, index = None, 0, set(), 0
+                        for header, bh, payload in coder.blocks(infile, members=True):
+                            if header is not member:            # concatenated files: a new member
+                                member, announced = header, 0
                             if isinstance(bh, fmt.End):
                                 item.end = bh
-                                break
+                                item.order.append((header, bh))
+                                continue
                             if header.size is not None and announced + bh.raw_len > header.size:
                                 raise LstmzipError(f"corrupted block {index} (more data than the header announced)")
                             announced += bh.raw_len
-                            if bh.method in fmt.MODEL_METHODS and not have_model:
+                            if bh.method in fmt.MODEL_METHODS and header.model_sha256 not in found:
                                 checker._find_model(header)     # a missing model: one clear error
-                                have_model = True
+                                found.add(header.model_sha256)
                             item.sent += 1
+                            item.order.append(None)
                             tags.append(item)
                             yield "decode_block", header, bh, payload, index
+                            index += 1
                             if item.result.error is not None:
                                 break
                     item.result.n_in = item.total if compressing else infile.tell()
@@ -578,10 +592,16 @@ def run_files(mode: str, paths: List[str], coder, runner=None, force: bool = Fal
                     for name, k in stats["input_by_method"].items():
                         by[name] = by.get(name, 0) + k
                 else:
+                    settle(item)                 # the members that ended before this block
+                    item.order.popleft()
                     item.out.file.write(value)
                     item.total += len(value)
-                    item.sha.update(value)
+                    item.member_total += len(value)
+                    item.member_sha.update(value)
                     item.result.n_out += len(value)
+            except LstmzipError as exc:
+                finish(item, str(exc))
+                continue
             except OSError as exc:
                 finish(item, exc.strerror or str(exc))
                 continue

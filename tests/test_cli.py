@@ -186,12 +186,13 @@ def test_default_model_round_trip(work):
 
 def test_levels_fast_best_and_info_shows_them(work):
     d, m = work
-    for flag, kind in (("-1", "lstm -1"), ("--fast", "lstm -1"), ("-2", "cm -2"), ("-6", "cm -6"), ("--best", "cm -9")):
+    for flag, kind in (("-1", "lstm -1"), ("--fast", "cm -2"), ("-2", "cm -2"), ("-6", "cm -6"), ("--best", "cm -9")):
         run_cli("compress", "-m", m, flag, "-f", "play.txt", cwd=d, check=True)
         info = run_cli("info", "-v", "play.txt.lstmz", cwd=d, check=True).stdout.decode()
         assert kind in info or "zstd" in info, (flag, info)
         run_cli("test", "-m", m, "play.txt.lstmz", cwd=d, check=True)
     help_text = " ".join(run_cli("compress", "--help", check=True).stdout.decode().split())
     assert "-6: LSTM + context mixing" in help_text and "MB" in help_text
+    assert "-2: context mixing, no LSTM" in help_text
     proc = run_cli("compress", "-m", m, "-0", "play.txt", cwd=d)
     assert proc.returncode == 2                                  # a wrong flag: usage, status 2

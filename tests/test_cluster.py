@@ -205,6 +205,31 @@ def test_cli_cluster(tmp_path, tiny_model_path, client):
 
 
 @needs_dask
+def test_concatenated_files_decode_on_a_cluster_member_by_member(tmp_path, tiny_model_path, client):
+    import struct
+    import zlib
+    m, addr = str(tiny_model_path), client.scheduler.address
+    a, b = one_process(m, DATA, 2), one_process(m, b"tiny", 2)         # version 2 and compact members
+    assert b[8] == 3 and a[8] == 2
+    (tmp_path / "aba.lstmz").write_bytes(a + b + a)
+    (tmp_path / "bb.lstmz").write_bytes(b + b)
+    run_cli("decompress", "-m", m, "--cluster", addr, "aba.lstmz", "bb.lstmz", cwd=tmp_path, check=True)
+    assert (tmp_path / "aba").read_bytes() == DATA + b"tiny" + DATA
+    assert (tmp_path / "bb").read_bytes() == b"tinytiny"
+    proc = run_cli("test", "-m", m, "--cluster", addr, "aba.lstmz", "bb.lstmz", cwd=tmp_path, check=True)
+    assert proc.stderr.decode().count(" OK") == 2
+    end = bytearray(a[-45:])                                           # the second member's SHA-256 forged
+    end[9] ^= 1
+    struct.pack_into("<I", end, 41, zlib.crc32(end[:41]))
+    (tmp_path / "bad.lstmz").write_bytes(a + a[:-45] + bytes(end))
+    (tmp_path / "junk.lstmz").write_bytes(a + b"junk")
+    for name, why in (("bad", "whole-file checksum mismatch"), ("junk", "trailing data")):
+        with pytest.raises(LstmzipError, match=f"{name}.lstmz: .*{why}"):
+            lc.decompress_files([tmp_path / f"{name}.lstmz"], client, model=m)
+        assert not (tmp_path / name).exists()
+
+
+@needs_dask
 def test_cli_unreachable_scheduler_is_one_line(tmp_path):
     (tmp_path / "a.bin").write_bytes(b"abc")
     proc = run_cli("compress", "--cluster", "tcp://127.0.0.1:9", "a.bin", cwd=tmp_path,

@@ -145,9 +145,9 @@ def test_header_round_trip():
 # ---- the compact member (format version 3) and concatenated files ----------------------------
 
 def _small(model, **kw) -> Compressor:
-    """A Compressor that writes compact members, as the command line's does."""
+    """A Compressor that writes compact members (the default, as the command line's does)."""
     comp = Compressor(model, **kw)
-    comp.compact = True
+    assert comp.compact
     return comp
 
 
@@ -156,9 +156,14 @@ def test_compact_empty_file_is_its_spec_bytes(model):
     assert _small(model).compress(b"") == head + struct.pack("<I", zlib.crc32(head)) + b"\xff"
 
 
-def test_the_library_writes_version_1_2_members_unless_asked(model):
-    blob = Compressor(model).compress(b"")
+def test_the_library_writes_compact_members_unless_told_not_to(model):
+    import lstmzip
+    assert [len(lstmzip.compress(d)) for d in (b"", b"0123456789")] == [19, 48]     # issue 20: <= 40, <= 60
+    comp = Compressor(model)
+    comp.compact = False                        # the version 1/2 member, for readers before version 3
+    blob = comp.compress(b"")
     assert blob[8] == 2 and len(blob) == 57 + len("small") + 4 + 45
+    assert Decompressor(model).decompress(blob) == b""
 
 
 def test_small_inputs_are_compact_and_decode_without_the_model(model):

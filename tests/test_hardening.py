@@ -644,20 +644,31 @@ else:
             _BASES["mixed"] = Compressor(model, block_size=300, streams=2, threads=1,
                                          methods=("lstm", "zstd", "stored")).compress(
                 TEXT[:500] + os.urandom(300) + TEXT[:200])
-            _BASES["zstd"] = Compressor(model, methods=("zstd",), threads=1).compress(TEXT)
-            _BASES["stored"] = Compressor(model, methods=("stored",), threads=1).compress(TEXT[:300])
+            for name, data in (("zstd", TEXT), ("stored", TEXT[:300])):
+                full = Compressor(model, methods=(name,), threads=1)
+                full.compact = False                            # the version 1 member of a small input
+                _BASES[name] = full.compress(data)
+            small = Compressor(model, methods=("zstd", "stored"), threads=1)   # compact (version 3)
+            _BASES["compact-zstd"] = small.compress(TEXT)
+            _BASES["compact-stored"] = small.compress(os.urandom(200))
+            _BASES["compact-empty"] = small.compress(b"")
+            assert all(_BASES[k][8] == fmt.COMPACT_VERSION for k in ("compact-zstd", "compact-stored", "compact-empty"))
             comp = Compressor(model, block_size=400, streams=3, threads=1, methods=("lstm", "zstd", "stored"))
             piped = io.BytesIO()
             comp.compress_stream(io.BytesIO(TEXT[:1000]), piped, size=None)
             _BASES["streamed"] = piped.getvalue()
+            _BASES["members"] = _BASES["compact-zstd"] + _BASES["lstm"] + _BASES["compact-empty"] + _BASES["stored"]
         return _BASES
 
     @settings(max_examples=300, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-    @given(base=st.sampled_from(["lstm", "mixed", "zstd", "stored", "streamed"]), seed=st.integers(0, 2**32 - 1))
+    @given(base=st.sampled_from(["lstm", "mixed", "zstd", "stored", "streamed", "compact-zstd", "compact-stored",
+                                 "compact-empty", "members"]), seed=st.integers(0, 2**32 - 1))
     def test_structured_but_wrong_files_raise_only_lstmzip_error(tiny_model, base, seed):
-        """Files with a field changed and the CRCs recomputed (the fuzzer's mutator): both decode
-        paths refuse with LstmzipError, or both return bytes whose SHA-256 the file records."""
+        """Files with a field changed and the CRCs recomputed (the fuzzer's mutator; format
+        versions 1 and 3, concatenated members): both decode paths refuse with LstmzipError, or
+        both return the bytes the file records, member by member (SHA-256 and length of a
+        version 1/2 member, size and CRC-32 of a compact one)."""
         import random
         bases = _bases(tiny_model)
         blob = fuzz_decode.mutate(bases[base], random.Random(seed), list(bases.values()), forge_limit=2048)
@@ -669,6 +680,6 @@ else:
             except LstmzipError as exc:
                 outcomes.append(("refused", str(exc)))
             else:
-                assert hashlib.sha256(out).digest() == blob[-36:-4]
+                assert fuzz_decode.recorded_mismatch(blob, out) is None
                 outcomes.append(("ok", out))
         assert outcomes[0][0] == outcomes[1][0], outcomes

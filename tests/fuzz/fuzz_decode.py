@@ -68,6 +68,8 @@ REGRESSIONS = HERE / "regressions"
 
 HEADER_FIELDS = {"version": (8, "B"), "flags": (9, "B"), "streams": (10, "H"), "block_size": (12, "I"),
                  "size": (16, "Q"), "name_len": (56, "B")}
+COMPACT_FIELDS = {"version": (8, "B"), "flags": (9, "B"), "size": (10, "I")}     # format version 3
+COMPACT_HEADER = 18                     # magic version flags size(4) crc(4)
 BLOCK_FIELDS = {"method": (0, "B"), "raw_len": (1, "I"), "payload_len": (5, "I"), "streams": (9, "H"),
                 "raw_crc32": (11, "I")}
 END_FIELDS = {"total_size": (1, "Q")}
@@ -130,8 +132,9 @@ def make_model() -> Model:
     return random_model(layers=1, hidden=16, seed=7, name="fuzz", prior=_text(20000, 1))
 
 
-def make_seeds() -> None:
-    """Small valid files covering every method, stream layout and header variant."""
+def make_seeds(only=()) -> None:
+    """Small valid files covering every method, stream layout and header variant; with `only`
+    (globs), just the seeds whose names match are rewritten and the others left as they are."""
     model = make_model()
     model.save(MODEL_PATH)
     model = Model.load(MODEL_PATH)
@@ -140,9 +143,11 @@ def make_seeds() -> None:
     noise = bytes(rng.randrange(256) for _ in range(3000))
     text = _text(6000, 2)
 
-    def comp(**kw):
+    def comp(compact=False, **kw):
         kw.setdefault("methods", ("lstm", "zstd", "stored"))   # the methods of format version 1
-        return Compressor(model, threads=1, **kw)
+        c = Compressor(model, threads=1, **kw)
+        c.compact = compact                # these seeds keep the version 1 member (compact_seeds: 3)
+        return c
 
     def streamed(c, data):
         out = io.BytesIO()
@@ -171,8 +176,17 @@ def make_seeds() -> None:
         "one-byte": comp().compress(b"x"),
     }
     seeds.update(cm_seeds(model, text, noise))
-    for old in SEEDS.glob("*.lstmz"):
-        old.unlink()
+    if only:                      # the seeds that stay as they are make up the concatenated ones
+        seeds = {k: (SEEDS / f"{k}.lstmz").read_bytes() if (SEEDS / f"{k}.lstmz").exists() else v
+                 for k, v in seeds.items()}
+    seeds.update(compact_seeds(model, text, noise, seeds))
+    seeds.update(cm2_seeds(model, text))
+    if only:
+        import fnmatch
+        seeds = {k: v for k, v in seeds.items() if any(fnmatch.fnmatch(k, g) for g in only)}
+    else:
+        for old in SEEDS.glob("*.lstmz"):
+            old.unlink()
     for name, blob in seeds.items():
         assert lstmzip.decompress(blob, model=model) is not None
         want = getattr(fmt, "CM_TEXT", 4) if name.startswith("cm-dict") else CM
@@ -232,6 +246,48 @@ def cm_seeds(model: Model, text: bytes, noise: bytes) -> dict:
         "cm-l3-text-deep": cm(text[:3000], level=3, adapt="deep"),          # every layer adapting
         "cm-dict-l9-text": cm(_text(6000, 7), level=9, adapt=False, transform=True),
     }
+
+
+def cm2_seeds(model: Model, text: bytes) -> dict:
+    """Blocks of the v2 predictor (cm model bit 128): with the LSTM (several streams), without
+    it (one stream, compiled steps), the probe's choice, under the word transform, adapting, and
+    a file of several such blocks. Every input is at most 8 KB."""
+    from lstmzip.cm import ALL_MODELS, MODEL_BITS
+    records, binary = _records(6000, 5), _binary(4000, 6)
+
+    def cm2(data, level=4, **kw):
+        return Compressor(model, threads=1, level=level, methods=("cm",), **kw).compress(data)
+
+    return {
+        "cm2-l4-text-lstm-3-streams": cm2(text[:5000], streams=3, lstm_auto=False),
+        "cm2-l2-text-no-lstm": cm2(text[:5000], level=2),
+        "cm2-l2-records-no-lstm": cm2(records, level=2),
+        "cm2-l6-binary-probe": cm2(binary, level=6),
+        "cm2-l4-text-some-models": cm2(text[:3000], lstm_auto=False, cm_models=MODEL_BITS["lstm"]
+                                       | MODEL_BITS["code"] | MODEL_BITS["indirect"] | MODEL_BITS["match"]),
+        "cm2-dict-l9-text": cm2(_text(6000, 9), level=9, transform=True, lstm_auto=False, streams=2),
+        "cm2-l4-text-deep": cm2(text[:3000], adapt="deep", streams=2),
+        "cm2-multi-block": cm2(text[:4000] + records[:4000], block_size=2000, lstm_auto=False),
+        "cm2-multi-block-no-lstm": cm2(records[:6000], level=3, block_size=1500,
+                                       cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]),
+    }
+
+
+def compact_seeds(model: Model, text: bytes, noise: bytes, seeds: dict) -> dict:
+    """Compact members (format version 3: a small input whose one block is stored or zstd) and
+    concatenated files (`cat a.lstmz b.lstmz`) mixing them with version 1 and 2 members."""
+    comp = Compressor(model, threads=1, methods=("zstd", "stored"))
+    compact = {
+        "compact-empty": comp.compress(b""),
+        "compact-one-byte": comp.compress(b"x"),
+        "compact-stored": comp.compress(noise[:500]),
+        "compact-zstd": comp.compress(text[:2000]),
+    }
+    assert all(blob[8] == fmt.COMPACT_VERSION for blob in compact.values())
+    compact["members-compact-v1-v2"] = (compact["compact-zstd"] + seeds["lstm-1-stream"]
+                                        + compact["compact-empty"] + seeds["cm-l2-text-7-streams"])
+    compact["members-compact-only"] = compact["compact-stored"] + compact["compact-one-byte"] + compact["compact-zstd"]
+    return compact
 
 
 def block_methods(blob) -> list:
@@ -352,38 +408,85 @@ def issue21_regressions(model: Model) -> dict:
 
 # ---- structure-aware mutation -----------------------------------------------------------
 
+def _is_compact(blob, start: int) -> bool:
+    """Whether the member header at `start` is a compact one (format version 3)."""
+    return blob[start + 8] == fmt.COMPACT_VERSION
+
+
 def parse(blob) -> list:
-    """[(kind, start, header_end, record_end)] as far as the layout can be followed."""
-    recs = []
-    if len(blob) < 57 or bytes(blob[:8]) != fmt.MAGIC:
-        return recs
-    hend = 57 + blob[56] + 4
-    if hend > len(blob):
-        return recs
-    recs.append(("header", 0, hend, hend))
-    pos = hend
-    while pos < len(blob):
-        if blob[pos] == fmt.END:
-            if pos + 45 <= len(blob):
-                recs.append(("end", pos, pos + 45, pos + 45))
+    """[(kind, start, header_end, record_end)] as far as the layout can be followed, member after
+    member (concatenated files): each member's "header", its "block"s and its "end" (45 bytes;
+    in a compact member of version 3, an 18-byte header and a 1-byte end)."""
+    recs, pos = [], 0
+    while pos + 9 <= len(blob) and bytes(blob[pos:pos + 8]) == fmt.MAGIC:
+        if _is_compact(blob, pos):
+            hend, end_len = pos + COMPACT_HEADER, 1
+        elif pos + 57 <= len(blob):
+            hend, end_len = pos + 57 + blob[pos + 56] + 4, 45
+        else:
             break
-        if pos + 19 > len(blob):
+        if hend > len(blob):
             break
-        payload_len = struct.unpack_from("<I", blob, pos + 5)[0]
-        end = min(len(blob), pos + 19 + payload_len)
-        recs.append(("block", pos, pos + 19, end))
-        pos = end
+        recs.append(("header", pos, hend, hend))
+        pos, ended = hend, False
+        while pos < len(blob):
+            if blob[pos] == fmt.END:
+                if pos + end_len <= len(blob):
+                    recs.append(("end", pos, pos + end_len, pos + end_len))
+                    pos, ended = pos + end_len, True
+                break
+            if pos + 19 > len(blob):
+                break
+            payload_len = struct.unpack_from("<I", blob, pos + 5)[0]
+            end = min(len(blob), pos + 19 + payload_len)
+            recs.append(("block", pos, pos + 19, end))
+            pos = end
+        if not ended:
+            break
     return recs
 
 
+def member_header(recs: list, at: int):
+    """The header record of the member that position `at` falls in (None before any)."""
+    heads = [r for r in recs if r[0] == "header" and r[1] < at] or [r for r in recs if r[0] == "header"]
+    return heads[-1] if heads else None
+
+
+def recorded_mismatch(blob: bytes, out: bytes):
+    """Why `out` is not what `blob` records for its data, or None when it is: member by member,
+    the end record's length and SHA-256 (versions 1/2), or the header's size and the one block's
+    CRC-32 (a compact member). A file that decoded must parse to the end, member after member."""
+    recs = parse(blob)
+    if not recs or recs[-1][0] != "end" or recs[-1][3] != len(blob):
+        return "decoded, but its layout cannot be followed to its end"
+    pos, member = 0, None
+    for kind, start, hend, end in recs:
+        if kind == "header":
+            member, crc = start, 0
+        elif kind == "block":
+            crc = struct.unpack_from("<I", blob, start + 11)[0]
+        elif _is_compact(blob, member):
+            size = struct.unpack_from("<I", blob, member + 10)[0]
+            if zlib.crc32(out[pos:pos + size]) != crc or pos + size > len(out):
+                return f"the member at byte {member}: CRC-32 differs from its block's"
+            pos += size
+        else:
+            size = struct.unpack_from("<Q", blob, start + 1)[0]
+            if hashlib.sha256(out[pos:pos + size]).digest() != blob[start + 9:start + 41] or pos + size > len(out):
+                return f"the member at byte {member}: SHA-256 differs from its end record"
+            pos += size
+    return None if pos == len(out) else f"{len(out) - pos} bytes more than the end records account for"
+
+
 def fix_crcs(blob: bytearray) -> bytearray:
-    """Recompute the CRC-32 of every header, block header and end record that can be found."""
+    """Recompute the CRC-32 of every header, block header and end record that can be found
+    (a compact member's 1-byte end record has none)."""
     for kind, start, hend, _ in parse(blob):
         if kind == "header":
             struct.pack_into("<I", blob, hend - 4, zlib.crc32(blob[start:hend - 4]))
         elif kind == "block":
             struct.pack_into("<I", blob, start + 15, zlib.crc32(blob[start:start + 15]))
-        else:
+        elif hend - start == 45:
             struct.pack_into("<I", blob, start + 41, zlib.crc32(blob[start:start + 41]))
     return blob
 
@@ -461,10 +564,17 @@ def _set_payload(out: bytearray, start: int, hend: int, end: int, payload: bytes
     struct.pack_into("<I", out, start + 5, len(payload))
 
 
-def _unknown_size(out: bytearray, block_size: int) -> None:
-    """Header: size unknown, block size at least block_size (so a longer block gets through)."""
-    out[9] = 0
-    struct.pack_into("<I", out, 12, min(fmt.MAX_BLOCK_SIZE, max(struct.unpack_from("<I", out, 12)[0], block_size)))
+def _widen(out: bytearray, head: int, block_size: int, unknown: bool = True) -> None:
+    """The member header at `head` lets a block of block_size bytes through: block size at least
+    that and (with `unknown`) size unknown; a compact header (no such fields): its size at least that."""
+    if _is_compact(out, head):
+        at = head + 10
+    else:
+        at = head + 12
+        if unknown:
+            out[head + 9] = 0
+    old = struct.unpack_from("<I", out, at)[0]
+    struct.pack_into("<I", out, at, min(fmt.MAX_BLOCK_SIZE, max(old, block_size)))
 
 
 def mutate_cm(out: bytearray, rng: random.Random, blocks: list, forge_limit: int) -> None:
@@ -475,6 +585,7 @@ def mutate_cm(out: bytearray, rng: random.Random, blocks: list, forge_limit: int
     if not cms:
         return
     _, start, hend, end = rng.choice(cms)
+    member = member_header(parse(out), start)[1]              # where this block's member starts
     raw_len = struct.unpack_from("<I", out, start + 1)[0]
     what = rng.randrange(8)
     if what == 0:                                               # one parameter byte, any value
@@ -520,7 +631,7 @@ def mutate_cm(out: bytearray, rng: random.Random, blocks: list, forge_limit: int
         struct.pack_into("<I", out, start + 1, new)
         if end - hend > new:                                    # the payload may not exceed it
             _set_payload(out, start, hend, end, bytes(out[hend:hend + new]))
-        _unknown_size(out, new)
+        _widen(out, member, new)
     elif what == 5:                                             # the code: replaced or resized
         section = _cm_digest_section(out, hend)
         code_at = section[1] if section else hend + 6
@@ -547,9 +658,9 @@ def mutate_cm(out: bytearray, rng: random.Random, blocks: list, forge_limit: int
         streams = min(n, 65535, rng.choice((1, 2, 16, 256, 4096, n)))
         head = struct.pack("<BIIHI", CM, n, len(payload), streams, rng.getrandbits(32)) + b"\0\0\0\0"
         out[start:end] = head + payload
-        _unknown_size(out, n)
-        if out[8] < 2:
-            out[8] = 2                                          # cm needs format version 2
+        _widen(out, member, n)
+        if out[member + 8] < 2:
+            out[member + 8] = 2                                   # cm needs format version 2
 
 
 def mutate(blob: bytes, rng: random.Random, corpus: list, forge_limit: int = 16 << 10) -> bytes:
@@ -559,7 +670,7 @@ def mutate(blob: bytes, rng: random.Random, corpus: list, forge_limit: int = 16 
     for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4))):
         recs = parse(out)
         blocks = [r for r in recs if r[0] == "block"]
-        op = rng.randrange(19)
+        op = rng.randrange(20)
         if op == 0 and out:                                     # flip bits anywhere
             for _ in range(rng.choice((1, 1, 2, 8))):
                 i = rng.randrange(len(out))
@@ -568,14 +679,16 @@ def mutate(blob: bytes, rng: random.Random, corpus: list, forge_limit: int = 16 
             i = rng.randrange(len(out))
             out[i:i + rng.randrange(1, 9)] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9)))
         elif op == 2 and recs:                                  # a header field
-            name = rng.choice(list(HEADER_FIELDS))
-            _set_field(out, *HEADER_FIELDS[name], rng)
+            head = rng.choice([r for r in recs if r[0] == "header"])[1]
+            fields = COMPACT_FIELDS if _is_compact(out, head) else HEADER_FIELDS
+            at, code = fields[rng.choice(list(fields))]
+            _set_field(out, head + at, code, rng)
         elif op in (3, 4) and blocks:                           # a block field
             _, start, _, _ = rng.choice(blocks)
             at, code = BLOCK_FIELDS[rng.choice(list(BLOCK_FIELDS))]
             _set_field(out, start + at, code, rng)
-        elif op == 5 and recs and recs[-1][0] == "end":         # end record fields
-            _, start, _, _ = recs[-1]
+        elif op == 5 and [r for r in recs if r[0] == "end" and r[2] - r[1] == 45]:   # end record fields
+            _, start, _, _ = rng.choice([r for r in recs if r[0] == "end" and r[2] - r[1] == 45])
             if rng.random() < 0.5:
                 _set_field(out, start + 1, "Q", rng)
             else:
@@ -623,10 +736,8 @@ def mutate(blob: bytes, rng: random.Random, corpus: list, forge_limit: int = 16 
                 payload = _cm_params(rng, valid=rng.random() < 0.8) + payload
             block = bytearray(struct.pack("<BIIHI", method, raw_len, payload_len, streams, rng.getrandbits(32)))
             block += b"\0\0\0\0" + payload[:payload_len]
-            struct.pack_into("<I", out, 12, max(struct.unpack_from("<I", out, 12)[0], min(raw_len, fmt.MAX_BLOCK_SIZE)))
-            if rng.random() < 0.7:
-                out[9] = 0                                       # size unknown: fewer early refusals
             at = rng.choice([r[1] for r in recs[1:]] + [recs[0][3]])
+            _widen(out, member_header(recs, at)[1], raw_len, rng.random() < 0.7)   # fewer early refusals
             out[at:at] = block
         elif op == 13 and blocks:                               # zstd frame claiming a huge content size
             _, start, hend, end = rng.choice(blocks)
@@ -639,6 +750,20 @@ def mutate(blob: bytes, rng: random.Random, corpus: list, forge_limit: int = 16 
             if out[start] in (fmt.LSTM, CM):
                 raw_len = struct.unpack_from("<I", out, start + 1)[0]
                 struct.pack_into("<H", out, start + 9, min(65535, max(1, rng.choice((raw_len, raw_len // 2, 65535)))))
+        elif op == 19 and recs:                                 # members: add, repeat, drop or swap
+            heads = [r[1] for r in recs if r[0] == "header"] + [len(out)]
+            members = [bytes(out[a:b]) for a, b in zip(heads, heads[1:])]
+            what = rng.randrange(4)
+            if what == 0 and corpus:                            # another file after (or before) this one
+                other = rng.choice(corpus)
+                members.insert(rng.choice((0, len(members))), other)
+            elif what == 1:
+                members.append(rng.choice(members))
+            elif what == 2 and len(members) > 1:
+                del members[rng.randrange(len(members))]
+            else:
+                rng.shuffle(members)
+            out[:] = b"".join(members)
         elif op >= 15 and blocks:                               # cm: parameters, digests, layout, code
             mutate_cm(out, rng, blocks, forge_limit)
     if rng.random() < 0.8:
@@ -697,8 +822,9 @@ def check(blob: bytes) -> str:
         return "refused: " + _norm(first)
     if out != via_file:
         return "CRASH parity: the two paths decoded different bytes"
-    if hashlib.sha256(out).digest() != blob[-45 + 9:-4]:
-        return "CRASH wrong output: SHA-256 differs from the end record"
+    why = recorded_mismatch(blob, out)
+    if why:
+        return "CRASH wrong output: " + why
     return "ok"
 
 
@@ -1046,7 +1172,9 @@ def main(argv=None) -> int:
         return cmd_atheris(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("seeds", help="rewrite seeds/ and model.npz")
+    sd = sub.add_parser("seeds", help="rewrite seeds/ and model.npz")
+    sd.add_argument("--only", action="append", metavar="GLOB",
+                    help="rewrite only the seeds whose name matches (repeatable); the others stay")
     sub.add_parser("regressions", help="rewrite the constructed files in regressions/")
     r = sub.add_parser("run", help="mutation loop")
     r.add_argument("--seconds", type=float, default=60)
@@ -1084,7 +1212,7 @@ def main(argv=None) -> int:
     sub.add_parser("atheris", help="coverage-guided with atheris (libFuzzer flags follow)")
     args = p.parse_args(argv)
     if args.cmd == "seeds":
-        make_seeds()
+        make_seeds(args.only or ())
         return 0
     if args.cmd == "regressions":
         make_regressions()
