@@ -99,6 +99,9 @@ def write_card(model_path: str, bench_dirs: list[str] | None = None, hardware: s
               f"(phase of the exported checkpoint: {meta.get('phase', '?')}).", "",
               "Config (`TrainConfig`):", "", "```json"]
     lines += [json.dumps(tcfg), "```", ""]
+    curve = os.path.splitext(model_path)[0] + ".loss.png"
+    if os.path.exists(curve):
+        lines += [f"![loss curve: train and validation bits/byte against bytes seen]({os.path.basename(curve)})", ""]
     if val:
         lines += ["## Validation (held-out split)", "",
                   f"| model | bits/byte on {val['val_bytes']:,} validation bytes |", "|---|---:|",

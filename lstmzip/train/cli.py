@@ -16,9 +16,10 @@ from .config import PRESETS, TrainConfig, preset
 
 EPILOG = """\
 examples:
-  lstmzip train notes.txt books/ 'src/**/*.c' -o models/mine --preset small --minutes 30
-  lstmzip train --resume --run-dir runs/mine -o models/mine        continue an interrupted run
-  lstmzip train --export-only runs/mine/qat-best.npz -o models/mine
+  lstmzip train notes.txt books/ 'src/**/*.c' -o mine --preset small --minutes 30
+        (writes ~/.local/share/lstmzip/models/mine.npz; then `lstmzip compress -m mine FILE`)
+  lstmzip train --resume --run-dir runs/mine -o mine               continue an interrupted run
+  lstmzip train --export-only runs/mine/qat-best.npz -o models/mine   a path: ./models/mine.npz
   lstmzip train --card models/mine.npz --bench corpora/canterbury --bench corpora/calgary
 sources are PATH[@LIMIT]: a file, folder or glob (.gz .dz .bz2 .xz read transparently);
 @3M keeps the first 3 MB of that source.
@@ -48,7 +49,10 @@ def register(subparsers) -> None:
                               description=__doc__.splitlines()[0], epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("corpus", nargs="*", metavar="CORPUS", help="training sources: PATH[@LIMIT] (file, folder, glob)")
-    p.add_argument("-o", "--output", metavar="models/NAME", help="model file to write (.npz added); card beside it (.md)")
+    p.add_argument("-o", "--output", metavar="NAME|PATH",
+                   help="model to write (.npz added), card beside it (.md); a bare NAME goes to the user's model "
+                        "folder ($XDG_DATA_HOME/lstmzip/models or ~/.local/share/lstmzip/models), where -m NAME "
+                        "finds it (`lstmzip models` lists them)")
     p.add_argument("--preset", default="default", choices=list(PRESETS), help="configuration preset [Default: default]")
     p.add_argument("--run-dir", metavar="DIR", help="checkpoints, frozen corpus, logs [Default: runs/NAME]")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
@@ -87,19 +91,34 @@ def run(args) -> int:
         return 2
 
 
+def output_path(spec: str) -> str:
+    """Where `-o SPEC` writes: a path as given, a bare NAME (no folder, no .npz) into the user's
+    model folder, created if need be, so that `-m NAME` finds it (lstmzip/model.py's search path)."""
+    from ..model import is_model_name, user_models_dir
+
+    if not is_model_name(spec):
+        return spec
+    folder = user_models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / spec)
+
+
 def _run(args) -> int:
+    if args.output:
+        args.output = output_path(args.output)
     name = os.path.splitext(os.path.basename(args.output))[0] if args.output else None
     run_dir = args.run_dir or (os.path.join("runs", name) if name else None)
     if args.card:
         return _card(args.card, args.bench)
     if args.export_only:
         if not args.output:
-            raise ValueError("--export-only needs -o models/NAME")
+            raise ValueError("--export-only needs -o NAME or -o PATH")
         return _export(args.export_only, args.output, run_dir, args.bench)
     if not run_dir:
-        raise ValueError("give -o models/NAME or --run-dir DIR")
+        raise ValueError("give -o NAME (or -o PATH) or --run-dir DIR")
 
-    import tensorflow as tf  # only here: see module docstring
+    from ..tflog import import_tensorflow
+    tf = import_tensorflow()  # only here (see module docstring); its start-up log only with -v
 
     from . import loop
 
@@ -119,6 +138,7 @@ def _run(args) -> int:
         loop.log(f"corpus: {len(corpus.train)} train + {len(corpus.val)} val bytes from {len(corpus.sources)} sources")
         for s in corpus.sources:
             loop.log(f"  {s['name']}: {s['bytes']} bytes, {s['files']} files, sha256 {s['sha256']}")
+        del corpus  # frozen in the run directory; each phase reads it from there
     loop.log(f"config: {json.dumps(dataclasses.asdict(cfg))}")
     progress = not args.no_progress
     qat_last = os.path.join(run_dir, "qat-last.npz")
@@ -152,7 +172,22 @@ def _export(ckpt: str, output: str, run_dir: str | None, bench: list[str]) -> in
 
     result = export.export_checkpoint(ckpt, output, run_dir=run_dir)
     print(json.dumps(result, indent=1), flush=True)
+    name = os.path.splitext(os.path.basename(result["output"]))[0]
+    print(f"model written to {result['output']}: use it with -m {result['output']}"
+          + (f" or -m {name}" if _finds(name, result["output"]) else ""), flush=True)
     return _card(result["output"], bench)
+
+
+def _finds(name: str, path: str) -> bool:
+    """Whether `-m name` resolves to the model file at `path`."""
+    from ..model import is_model_name, search_path
+
+    if not is_model_name(name):
+        return False
+    for folder, _ in search_path():
+        if (folder / f"{name}.npz").is_file():
+            return os.path.samefile(folder / f"{name}.npz", path)
+    return False
 
 
 def _hardware() -> str:

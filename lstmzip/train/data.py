@@ -3,6 +3,11 @@
 Sources are given as ``PATH[@LIMIT]``: a file, a folder (all files below it, sorted) or a glob;
 ``.gz``/``.dz``/``.bz2``/``.xz`` files are decompressed transparently; ``@3M`` keeps only the first
 3 MB of that source (``K``/``M``/``G`` suffixes, powers of 1000). numpy only: no TensorFlow here.
+
+A folder written by the corpus builder (``corpus_build.py``: ``corpus.json``, ``train/KIND.txt``,
+``val/KIND.txt``) is read as a whole: its training files in a fixed shuffled order (so that every part of the
+corpus mixes the kinds), its per-kind validation shards as the validation split (one validation part per
+kind, see ``Corpus.val_parts``); ``@LIMIT`` then caps its training bytes.
 """
 from __future__ import annotations
 
@@ -56,13 +61,78 @@ class Corpus:
     train: np.ndarray          # uint8 [N]
     val: np.ndarray            # uint8 [M]
     sources: list[dict]        # one entry per spec: name, files, bytes, sha256 of the bytes used
+    val_parts: list | None = None  # [(name, start, stop)] of the validation split (builder corpora: per kind)
+
+
+BUILT_FORMAT = "lstmzip-train-corpus"
+
+
+def is_built_corpus(path: str) -> bool:
+    """A folder written by ``corpus_build.py``."""
+    meta = os.path.join(path, "corpus.json")
+    if not (os.path.isdir(path) and os.path.isfile(meta)):
+        return False
+    import json
+    with open(meta) as f:
+        return json.load(f).get("format") == BUILT_FORMAT
+
+
+def load_built(path: str, limit: int | None = None) -> tuple[bytes, list[tuple[str, bytes]], dict]:
+    """A builder corpus: (training bytes, [(kind, validation bytes)], source entry).
+
+    Training files are cut from their shards by the offsets in sources.json and concatenated in the order
+    of sha256("order" + file sha256): a fixed pseudo-random order, so the B streams of `batchify` each see
+    a mix of kinds rather than one kind each.
+    """
+    import json
+    with open(os.path.join(path, "sources.json")) as f:
+        files = json.load(f)["files"]
+    with open(os.path.join(path, "corpus.json")) as f:
+        meta = json.load(f)
+    shards = {}
+    train_files = [r for r in files if r["split"] == "train"]
+    order = sorted(train_files, key=lambda r: hashlib.sha256(b"order" + r["sha256"].encode()).hexdigest())
+    chunks, total = [], 0
+    for r in order:
+        if r["shard"] not in shards:
+            shards[r["shard"]] = read_file(os.path.join(path, r["shard"]))
+        blob = shards[r["shard"]]
+        piece = blob[r["offset"]:r["offset"] + r["bytes"]]
+        if not piece.endswith(b"\n"):
+            piece += b"\n"  # the shard adds a newline after a file without one
+        if limit is not None and total + len(piece) > limit:
+            break
+        chunks.append(piece)
+        total += len(piece)
+    shards.clear()
+    val = []
+    for name in sorted(os.listdir(os.path.join(path, "val"))):
+        if name.endswith(".txt"):
+            val.append((name[:-4], read_file(os.path.join(path, "val", name))))
+    train = b"".join(chunks)
+    entry = dict(name=path + (f"@{limit}" if limit is not None else ""), files=len(chunks), bytes=len(train),
+                 sha256=hashlib.sha256(train).hexdigest(), corpus_sha256=meta.get("corpus_sha256"),
+                 val_kinds={k: len(v) for k, v in val})
+    return train, val, entry
 
 
 def load_corpus(specs: list[str], exclude: tuple[str, ...] = (), val_fraction: float = 0.01) -> Corpus:
-    """Read every source, keep its first LIMIT bytes, hold out its last `val_fraction` for validation."""
+    """Read every source, keep its first LIMIT bytes, hold out its last `val_fraction` for validation
+    (a builder corpus brings its own validation split)."""
     train_parts, val_parts, sources = [], [], []
+    parts: list[tuple[str, int, int]] = []
     for spec in specs:
         path, limit = parse_spec(spec)
+        if is_built_corpus(path):
+            train, val, entry = load_built(path, limit)
+            train_parts.append(train)
+            base = sum(len(v) for v in val_parts)
+            for kind, blob in val:
+                parts.append((kind, base, base + len(blob)))
+                val_parts.append(blob)
+                base += len(blob)
+            sources.append(entry)
+            continue
         chunks, total = [], 0
         for p in expand(path, exclude):
             data = read_file(p)
@@ -76,23 +146,43 @@ def load_corpus(specs: list[str], exclude: tuple[str, ...] = (), val_fraction: f
         if not blob:
             raise ValueError(f"training source {spec!r} is empty")
         n_val = int(len(blob) * val_fraction)
+        base = sum(len(v) for v in val_parts)
+        parts.append((spec, base, base + n_val))
         train_parts.append(blob[: len(blob) - n_val])
         val_parts.append(blob[len(blob) - n_val:])
         sources.append(dict(name=spec, files=len(chunks), bytes=len(blob),
                             sha256=hashlib.sha256(blob).hexdigest()))
     train = np.frombuffer(b"".join(train_parts), dtype=np.uint8)
     val = np.frombuffer(b"".join(val_parts), dtype=np.uint8)
-    return Corpus(train=train, val=val, sources=sources)
+    return Corpus(train=train, val=val, sources=sources, val_parts=parts)
 
 
-def val_slice(val: np.ndarray, max_bytes: int) -> np.ndarray:
-    """Evenly spaced chunks of the validation split totalling at most `max_bytes`, so every source counts."""
+def val_slice(val: np.ndarray, max_bytes: int, parts: list | None = None) -> np.ndarray:
+    """Evenly spaced chunks of the validation split totalling at most `max_bytes`, so every source counts.
+
+    With `parts` (``Corpus.val_parts``) and more than 16 of them, every part gives the same share instead
+    (its first bytes), so every kind of a builder corpus counts equally; see `val_slice_parts`.
+    """
+    if parts and len(parts) > 16:
+        return val_slice_parts(val, max_bytes, parts)[0]
     if len(val) <= max_bytes:
         return val
     n_chunks = 16
     size = max_bytes // n_chunks
     starts = np.linspace(0, len(val) - size, n_chunks).astype(np.int64)
     return np.concatenate([val[s:s + size] for s in starts])
+
+
+def val_slice_parts(val: np.ndarray, max_bytes: int, parts: list) -> tuple[np.ndarray, list]:
+    """The first max_bytes / len(parts) bytes of every part: (slice, [(name, start, stop)] within it)."""
+    share = max(1, max_bytes // len(parts))
+    pieces, where, pos = [], [], 0
+    for name, start, stop in parts:
+        piece = val[start:min(stop, start + share)]
+        pieces.append(piece)
+        where.append((name, pos, pos + len(piece)))
+        pos += len(piece)
+    return np.concatenate(pieces), where
 
 
 # Stream layout ("batchify"). The corpus of N bytes (rotated by a random offset each epoch) is cut into

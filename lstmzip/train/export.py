@@ -130,4 +130,8 @@ def export_checkpoint(ckpt: str, output: str, run_dir: str | None = None, name: 
     sha = model.save(output)
     result.update(output=str(model.path), sha256=sha, bytes=os.path.getsize(model.path),
                   shifts=q.shifts, out_shift=q.out_shift)
+    curve = os.path.join(run_dir, "loss.png")
+    if os.path.exists(curve):  # the loss curve (loop.plot_history), shown by the model card
+        import shutil
+        shutil.copyfile(curve, os.path.splitext(str(model.path))[0] + ".loss.png")
     return result

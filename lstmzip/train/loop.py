@@ -8,10 +8,13 @@ tfmodel.py), each with its own budget, learning rate and checkpoint files in the
   run_dir/config.json                                      the TrainConfig of the run
   run_dir/float-last.npz, float-best.npz                   checkpoints (weights, Adam, data position,
   run_dir/qat-last.npz,   qat-best.npz                     stream state, RNG, step, elapsed time)
+  run_dir/loss.png, loss.json                              the loss curve (train and validation bits/byte
+                                                           against bytes seen; per kind for builder corpora)
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -42,19 +45,44 @@ def prepare_run(run_dir: str, cfg: TrainConfig, specs: list[str], exclude: tuple
     corpus = D.load_corpus(specs, exclude, cfg.val_fraction)
     corpus.train.tofile(os.path.join(run_dir, "corpus-train.bin"))
     corpus.val.tofile(os.path.join(run_dir, "corpus-val.bin"))
-    with open(os.path.join(run_dir, "sources.json"), "w") as f:
-        json.dump(dict(sources=corpus.sources, exclude=list(exclude), train_bytes=len(corpus.train),
-                       val_bytes=len(corpus.val)), f, indent=1)
+    write_sources(run_dir, corpus, exclude)
     save_config(run_dir, cfg)
     return corpus
 
 
+def write_sources(run_dir: str, corpus: D.Corpus, exclude) -> None:
+    with open(os.path.join(run_dir, "sources.json"), "w") as f:
+        json.dump(dict(sources=corpus.sources, exclude=list(exclude), train_bytes=len(corpus.train),
+                       val_bytes=len(corpus.val), val_parts=corpus.val_parts,
+                       train_sha256=hashlib.sha256(corpus.train.tobytes()).hexdigest()), f, indent=1)
+
+
 def load_run_corpus(run_dir: str) -> D.Corpus:
+    """The frozen corpus of a run. If its corpus-*.bin files are missing (a run directory copied to a fresh
+    machine, see models/training/README.md), the sources named in sources.json are read again (a rebuilt
+    builder corpus at the same path) and frozen; a different sha256 is reported, and training goes on from
+    the checkpoint's data position in the new bytes."""
     with open(os.path.join(run_dir, "sources.json")) as f:
         meta = json.load(f)
-    train = np.fromfile(os.path.join(run_dir, "corpus-train.bin"), np.uint8)
-    val = np.fromfile(os.path.join(run_dir, "corpus-val.bin"), np.uint8)
-    return D.Corpus(train=train, val=val, sources=meta["sources"])
+    train_bin, val_bin = os.path.join(run_dir, "corpus-train.bin"), os.path.join(run_dir, "corpus-val.bin")
+    if not (os.path.exists(train_bin) and os.path.exists(val_bin)):
+        specs = [s["name"] for s in meta["sources"]]
+        log(f"{train_bin} missing: reading the sources again: {', '.join(specs)}")
+        cfg = load_config(run_dir)
+        corpus = D.load_corpus(specs, tuple(meta.get("exclude", ())), cfg.val_fraction)
+        old = [s.get("sha256") for s in meta["sources"]]
+        new = [s.get("sha256") for s in corpus.sources]
+        if old != new:
+            log(f"warning: the sources' bytes differ from the run's first start (sha256 {old} -> {new}); "
+                f"training continues from the checkpoint on the new bytes")
+        corpus.train.tofile(train_bin)
+        corpus.val.tofile(val_bin)
+        write_sources(run_dir, corpus, meta.get("exclude", ()))
+        return corpus
+    train = np.fromfile(train_bin, np.uint8)
+    val = np.fromfile(val_bin, np.uint8)
+    parts = [tuple(p) for p in meta["val_parts"]] if meta.get("val_parts") else None
+    return D.Corpus(train=train, val=val, sources=meta["sources"], val_parts=parts)
 
 
 def save_config(run_dir: str, cfg: TrainConfig) -> None:
@@ -135,26 +163,48 @@ def make_eval_step(model: CharLSTM, q: QuantSpec | None):
     def step(x, y, h, c):
         logits, h2, c2 = model(x, h, c, q)
         bits = quantized_bits(logits, y, q) if q is not None else float_bits(logits, y)
-        return tf.reduce_sum(bits), h2, c2
+        return bits, h2, c2
 
     return step
 
 
-def evaluate(model: CharLSTM, val: np.ndarray, cfg: TrainConfig, q: QuantSpec | None, cache: dict) -> float:
-    """Bits per byte on the validation slice: `val_streams` streams from zero state, full windows."""
+def evaluate(model: CharLSTM, val: np.ndarray, cfg: TrainConfig, q: QuantSpec | None, cache: dict,
+             parts: list | None = None, detail: dict | None = None) -> float:
+    """Bits per byte on the validation slice: `val_streams` streams from zero state, full windows.
+
+    `parts` (``Corpus.val_parts``): more than 16 take an equal share each (``data.val_slice``); with a
+    `detail` dict, it receives the bits/byte of every part ({name: bpb}) as well.
+    """
     key = id(q)
     if key not in cache:
         cache[key] = make_eval_step(model, q)
     step = cache[key]
-    streams = D.batchify(D.val_slice(val, cfg.val_bytes), cfg.val_streams)
+    where = None
+    if parts and len(parts) > 16:
+        sl, where = D.val_slice_parts(val, cfg.val_bytes, parts)
+    else:
+        sl = D.val_slice(val, cfg.val_bytes)
+    streams = D.batchify(sl, cfg.val_streams)
     h, c = model.zero_state(cfg.val_streams)
-    total, count = 0.0, 0
-    for w in range(D.num_windows(streams, cfg.bptt)):
+    n_win = D.num_windows(streams, cfg.bptt)
+    per_pos = np.zeros(streams.shape, np.float64)
+    for w in range(n_win):
         x, y = D.window(streams, w, cfg.bptt)
         bits, h, c = step(tf.constant(x), tf.constant(y), h, c)
-        total += float(bits)
-        count += y.size
-    return total / max(1, count)
+        per_pos[:, w * cfg.bptt:(w + 1) * cfg.bptt] = bits.numpy()
+    counted = per_pos[:, : n_win * cfg.bptt]
+    if detail is not None and where:
+        # batchify is a reshape of the slice, so stream s, column t is byte s * n + t of the slice
+        flat = per_pos.reshape(-1)
+        mask = np.zeros(streams.shape, bool)
+        mask[:, : n_win * cfg.bptt] = True
+        mask = mask.reshape(-1)
+        for name, a, b in where:
+            b = min(b, len(flat))
+            sel = mask[a:b]
+            if sel.any():
+                detail[name] = float(flat[a:b][sel].mean())
+    return float(counted.sum()) / max(1, counted.size)
 
 
 # ---------------------------------------------------------------------------------- checkpoints
@@ -167,7 +217,7 @@ def save_checkpoint(path: str, model: CharLSTM, opt: Adam, h, c, meta: dict) -> 
     arrays["h"], arrays["c"] = np.asarray(h), np.asarray(c)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
 
 
@@ -249,6 +299,8 @@ def train_phase(run_dir: str, cfg: TrainConfig, phase: str, resume: bool = True,
                   rng=np.random.default_rng(cfg.seed).bit_generator.state, val_history=[])
         if phase == "qat":
             src = init_from or best_path.replace("qat-", "float-")
+            if not os.path.exists(src) and init_from is None:
+                src = last.replace("qat-", "float-")  # a run directory copied with its last checkpoint only
             arrays, fmeta = read_checkpoint(src)
             load_weights(model, arrays)
             q = choose_quant(model, cfg)
@@ -292,14 +344,21 @@ def train_phase(run_dir: str, cfg: TrainConfig, phase: str, resume: bool = True,
 
     def do_eval(final=False):
         nonlocal clip_hits, steps_since, bits_sum, norm_sum
-        val = evaluate(model, corpus.val, cfg, q, eval_cache)
+        kinds: dict = {}
+        val = evaluate(model, corpus.val, cfg, q, eval_cache, corpus.val_parts, kinds)
         entry = dict(step=st["step"], epoch=st["epoch"], minutes=round(st["elapsed"] / 60, 2), val_bpb=val,
                      train_bpb=bits_sum / max(1, steps_since), clip_rate=clip_hits / max(1, steps_since),
-                     grad_norms={n: float(x) / max(1, steps_since) for n, x in zip(group_names, norm_sum)})
+                     grad_norms={n: float(x) / max(1, steps_since) for n, x in zip(group_names, norm_sum)},
+                     bytes_seen=st["step"] * bytes_window, lr=lr)
+        if kinds:
+            entry["val_kinds"] = {k: round(v, 4) for k, v in kinds.items()}
         st["val_history"].append(entry)
         log(f"[{phase}] step {st['step']} epoch {st['epoch']} win {st['window']}/{n_windows} "
             f"{entry['minutes']:.1f}min lr {lr:.2e} train {entry['train_bpb']:.4f} val {val:.4f} bpb "
             f"clip {entry['clip_rate']:.2f} gnorm " + " ".join(f"{k}={v:.3f}" for k, v in entry["grad_norms"].items()))
+        if kinds:
+            log(f"[{phase}] val by kind: " + " ".join(f"{k}={v:.3f}" for k, v in sorted(kinds.items())))
+        plot_history(run_dir, current=(phase, st["val_history"]))
         clip_hits = steps_since = 0
         bits_sum = 0.0
         norm_sum[:] = 0
@@ -309,7 +368,7 @@ def train_phase(run_dir: str, cfg: TrainConfig, phase: str, resume: bool = True,
         return val
 
     lr = peak
-    first_step = st["step"]
+    first_step = ck_step = st["step"]
     while True:
         if interrupt_after and st["step"] - first_step >= interrupt_after:
             save_checkpoint(last, model, opt, h, c, meta_now())
@@ -355,12 +414,71 @@ def train_phase(run_dir: str, cfg: TrainConfig, phase: str, resume: bool = True,
             t_eval = time.time()
         if now - t_ckpt >= 60 * cfg.ckpt_every_min:
             save_checkpoint(last, model, opt, h, c, meta_now())
-            t_ckpt = time.time()
+            log(f"[{phase}] checkpoint: step {st['step']}, {st['elapsed'] / 60:.1f} min, "
+                f"{(st['step'] - ck_step) * bytes_window / max(1e-9, now - t_ckpt):.0f} bytes/s since the last one, "
+                f"train {bits_sum / max(1, steps_since):.4f} bpb since the last validation, lr {lr:.2e}")
+            t_ckpt, ck_step = time.time(), st["step"]
     bar.close()
-    final_val = do_eval(final=True)
+    last_eval = st["val_history"][-1] if st["val_history"] else None
+    if steps_since == 0 and last_eval is not None and last_eval["step"] == st["step"]:
+        final_val = last_eval["val_bpb"]     # evaluated at this very step already: no empty log line
+    else:
+        final_val = do_eval(final=True)
     save_checkpoint(last, model, opt, h, c, meta_now())
     bps = st["step"] * bytes_window / max(1e-9, st["elapsed"])
     log(f"[{phase}] done: {st['step']} steps, {st['elapsed'] / 60:.1f} min, {bps:.0f} bytes/s, "
         f"final val {final_val:.4f}, best val {st['best_val']:.4f} bpb")
     return dict(phase=phase, steps=st["step"], minutes=st["elapsed"] / 60, bytes_per_s=bps,
                 final_val=final_val, best_val=st["best_val"], float_val=st.get("float_val"))
+
+
+# ---------------------------------------------------------------------------------- loss curve
+
+def plot_history(run_dir: str, current: tuple[str, list] | None = None) -> str | None:
+    """run_dir/loss.json and loss.png: train and validation bits/byte of both phases against bytes seen
+    (from the checkpoints' histories, and `current` = (phase, history) of the phase in progress), for the
+    model card. Best effort: None when matplotlib is missing."""
+    hist = {}
+    for phase in ("float", "qat"):
+        for name in (f"{phase}-last.npz", f"{phase}-best.npz"):
+            path = os.path.join(run_dir, name)
+            if os.path.exists(path):
+                with np.load(path, allow_pickle=False) as z:
+                    meta = json.loads(z["meta"].tobytes().decode())
+                h = meta["state"]["val_history"]
+                if len(h) > len(hist.get(phase, [])):
+                    hist[phase] = h
+    if current is not None:
+        hist[current[0]] = current[1]
+    return _plot(run_dir, dict(sorted(hist.items(), key=lambda kv: kv[0] != "float")))
+
+
+def _plot(run_dir: str, hist: dict) -> str | None:
+    with open(os.path.join(run_dir, "loss.json"), "w") as f:
+        json.dump(hist, f)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    offset = 0.0
+    for phase, h in hist.items():
+        if not h:
+            continue
+        seen = [offset + e.get("bytes_seen", e["step"]) / 1e6 for e in h]
+        ax.plot(seen, [e["train_bpb"] for e in h], ".-", alpha=0.6, label=f"{phase} train")
+        ax.plot(seen, [e["val_bpb"] for e in h], "o-", ms=3, label=f"{phase} validation")
+        offset = seen[-1]
+    ax.set_xlabel("bytes seen (MB)")
+    ax.set_ylabel("bits per byte")
+    ax.grid(alpha=0.3)
+    if hist:
+        ax.legend()
+    ax.set_title(os.path.basename(os.path.abspath(run_dir)))
+    out = os.path.join(run_dir, "loss.png")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
