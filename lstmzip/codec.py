@@ -465,8 +465,9 @@ class Compressor:
         if not 0 <= streams <= MAX_USER_STREAMS:
             raise ValueError(f"streams must be in 0..{MAX_USER_STREAMS}")
         self.adapt = adapt_mode(adapt, level)          # None, "output" or "deep"
-        if cm_models is None:                               # the level's models
-            cm_models = ALL_MODELS & ~MODEL_BITS["lstm"] if level in NO_LSTM_LEVELS else ALL_MODELS
+        if cm_models is None:                               # the level's models (adapting needs the LSTM)
+            fast = level in NO_LSTM_LEVELS and not self.adapt
+            cm_models = ALL_MODELS & ~MODEL_BITS["lstm"] if fast else ALL_MODELS
         if method == "lstm" and self.adapt:                 # -1 --adapt: the LSTM alone, adapting
             method, cm_models = "cm", MODEL_BITS["lstm"]
         if methods is None:

@@ -96,11 +96,11 @@ def test_adaptation_is_asked_for_not_a_level_default(tiny_model):
 
 def test_a_wrong_digest_is_reported_at_its_window(tiny_model):
     data = TEXT * 3
-    blob = bytearray(Compressor(tiny_model, methods=("cm",), level=2, adapt=True, streams=2).compress(data))
+    blob = bytearray(Compressor(tiny_model, methods=("cm",), level=4, adapt=True, streams=2).compress(data))
     assert block_methods(bytes(blob)) == ["cm"]
-    # the block header is 19 bytes after the file header; the digests follow the 6 parameter bytes
+    # the block header is 19 bytes after the file header; the digests follow the 7 parameter bytes
     head = blob.index(b"\x03", 60)                                     # method byte of the cm block
-    count_at = head + 19 + 6
+    count_at = head + 19 + 7
     count = int.from_bytes(blob[count_at:count_at + 4], "little")
     assert count >= 1
     blob[count_at + 4] ^= 0xFF                                          # damage the first digest
