@@ -248,6 +248,51 @@ def code_bit(mode, cs, stream, bit, p1):
     return bit
 
 
+# ---- match model: the longest recent context that repeats predicts the byte that followed it ---
+
+@njit(cache=True, inline="always")
+def match_find(mlen, mptr, c4, c8, pos, start, on, buf, known, match_table, mmask):
+    """At a byte boundary: keep following the match while its next byte is known, else (if on)
+    look up the last 6 bytes' hash and verify up to 32 bytes backwards; returns (mlen, mptr)."""
+    if mlen > 0 and (mptr >= len(buf) or known[mptr] == 0):
+        mlen = 0
+    if mlen == 0 and on:
+        hm = hash2(c4, (c8 & 0xFFFF) + 77 * 65536) & mmask
+        cand = np.int64(match_table[hm]) - 1
+        if cand >= MATCH_MIN and known[cand] == 1:
+            n = 0
+            while n < 32 and pos - 1 - n >= start and cand - 1 - n >= 0 \
+                    and known[cand - 1 - n] == 1 and buf[cand - 1 - n] == buf[pos - 1 - n]:
+                n += 1
+            if n >= MATCH_MIN:
+                mlen = n
+                mptr = cand
+    return mlen, mptr
+
+
+@njit(cache=True, inline="always")
+def match_bucket(mlen):
+    """Length bucket 0..31 (0: no match)."""
+    if mlen <= 0:
+        return 0
+    return min(mlen, 15) if mlen < 16 else min(16 + (mlen >> 4), 31)
+
+
+@njit(cache=True, inline="always")
+def match_after(mlen, mptr, expect, byte, c4, c8, pos, on, buf, match_table, mmask):
+    """After the byte: the match grows or ends; (if on) the context that ended just before pos
+    is followed by buf[pos], now known. Returns (mlen, mptr)."""
+    if mlen > 0:
+        if expect == byte and mptr + 1 < len(buf):
+            mlen = min(mlen + 1, MATCH_MAX)
+            mptr += 1
+        else:
+            mlen = 0
+    if on:
+        match_table[hash2(c4, (c8 & 0xFFFF) + 77 * 65536) & mmask] = pos + 1
+    return mlen, mptr
+
+
 # ---- one step: byte t of every active lane --------------------------------------------------
 
 @njit(cache=True)
@@ -314,25 +359,10 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         bh[12] = hash2(c1 + (((c4 >> 16) & 0xFF) << 8), 12)      # sparse: bytes 1 and 3 back
         bh[13] = hash2((c4 >> 16) & 0xFFFF, 13)                   # sparse: bytes 3 and 4 back
         # -- match model: follow the current match or find one
-        mlen = st[L_MLEN]
-        mptr = st[L_MPTR]
-        if mlen > 0 and (mptr >= len(buf) or known[mptr] == 0):
-            mlen = 0
-        if mlen == 0 and (models & USE_MATCH) and t >= MATCH_MIN:
-            hm = hash2(c4, (c8 & 0xFFFF) + 77 * 65536) & mmask
-            cand = np.int64(match_table[hm]) - 1
-            if cand >= MATCH_MIN and known[cand] == 1:
-                n = 0
-                while n < 32 and pos - 1 - n >= st[L_START] and cand - 1 - n >= 0 \
-                        and known[cand - 1 - n] == 1 and buf[cand - 1 - n] == buf[pos - 1 - n]:
-                    n += 1
-                if n >= MATCH_MIN:
-                    mlen = n
-                    mptr = cand
+        mlen, mptr = match_find(st[L_MLEN], st[L_MPTR], c4, c8, pos, st[L_START],
+                                (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, known, match_table, mmask)
         expect = np.int64(buf[mptr]) if mlen > 0 else np.int64(0)
-        mbucket = 0
-        if mlen > 0:
-            mbucket = min(mlen, 15) if mlen < 16 else min(16 + (mlen >> 4), 31)
+        mbucket = match_bucket(mlen)
         # -- LSTM: cumulative frequencies of this lane's byte table
         cum[0] = 0
         for s in range(256):
@@ -436,15 +466,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         # -- after the byte: the block, the match model, the lane's contexts
         buf[pos] = byte
         known[pos] = 1
-        if mlen > 0:
-            if expect == byte and mptr + 1 < len(buf):
-                mlen = min(mlen + 1, MATCH_MAX)
-                mptr += 1
-            else:
-                mlen = 0
-        if (models & USE_MATCH) and t >= MATCH_MIN:
-            # the context that ended just before pos is followed by buf[pos], now known
-            match_table[hash2(c4, (c8 & 0xFFFF) + 77 * 65536) & mmask] = pos + 1
+        mlen, mptr = match_after(mlen, mptr, expect, byte, c4, c8, pos,
+                                 (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, match_table, mmask)
         st[L_MLEN] = mlen
         st[L_MPTR] = mptr
         st[L_C8] = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF

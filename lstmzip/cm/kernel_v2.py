@@ -35,9 +35,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, RATE, apm_predict, apm_update, code_bit, hash2, mix_dot, mix_update,
-                     squash, stretch)
-from .states import INIT_P, NEXT, TOTAL
+from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, apm_predict,  # noqa: F401
+                     apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
+                     mix_update, squash, stretch)
+from .states import NEXT, TOTAL
 
 # ---- layout ----------------------------------------------------------------------------------
 
@@ -56,8 +57,6 @@ assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_S
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
 SM_RATE = np.array([(2 << 16) // (2 * n + 3) for n in range(SM_LIMIT + 1)], np.int64)
-MATCH_MIN = 6
-MATCH_MAX = 65535
 REC_MAX = 4096
 
 # Model switches: the low byte as v1 (lstm, orders, word, column, match, apm, twin), bit 128 marks
@@ -217,26 +216,12 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if pos - 2 * rlen >= st[L_START]:
                 r2 = np.int64(buf[pos - 2 * rlen])
         ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh)
-        # -- match model: follow the current match or find one
-        mlen = st[L_MLEN]
-        mptr = st[L_MPTR]
-        if mlen > 0 and (mptr >= len(buf) or known[mptr] == 0):
-            mlen = 0
-        if mlen == 0 and (models & USE_MATCH) and t >= MATCH_MIN:
-            hm = hash2(c4, (st[L_C8] & 0xFFFF) + 77 * 65536) & mmask
-            cand = np.int64(match_table[hm]) - 1
-            if cand >= MATCH_MIN and known[cand] == 1:
-                n = 0
-                while n < 32 and pos - 1 - n >= st[L_START] and cand - 1 - n >= 0 \
-                        and known[cand - 1 - n] == 1 and buf[cand - 1 - n] == buf[pos - 1 - n]:
-                    n += 1
-                if n >= MATCH_MIN:
-                    mlen = n
-                    mptr = cand
+        # -- match model: follow the current match or find one (kernel.py's rules)
+        mlen, mptr = match_find(st[L_MLEN], st[L_MPTR], c4, st[L_C8], pos, st[L_START],
+                                (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, known,
+                                match_table, mmask)
         expect = np.int64(buf[mptr]) if mlen > 0 else np.int64(0)
-        mbucket = 0
-        if mlen > 0:
-            mbucket = min(mlen, 15) if mlen < 16 else min(16 + (mlen >> 4), 31)
+        mbucket = match_bucket(mlen)
         # -- LSTM: cumulative frequencies and its most likely byte
         cum[0] = 0
         top = 0
@@ -375,15 +360,10 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         # -- after the byte: the block, the match model, the lane's contexts
         buf[pos] = byte
         known[pos] = 1
-        if mlen > 0:
-            if expect == byte and mptr + 1 < len(buf):
-                mlen = min(mlen + 1, MATCH_MAX)
-                mptr += 1
-            else:
-                mlen = 0
         c8 = st[L_C8]
-        if (models & USE_MATCH) and t >= MATCH_MIN:
-            match_table[hash2(c4, (c8 & 0xFFFF) + 77 * 65536) & mmask] = pos + 1
+        mlen, mptr = match_after(mlen, mptr, expect, byte, c4, c8, pos,
+                                 (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, match_table,
+                                 mmask)
         st[L_MLEN] = mlen
         st[L_MPTR] = mptr
         after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3)
