@@ -3,7 +3,6 @@ per-block LSTM decision; v2 parameters; compiled against interpreted bits."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
