@@ -168,6 +168,7 @@ class Predictor:
             self.apm3 = np.tile(apm_row, 65536).astype(np.int64)
             self.apm5 = np.tile(apm_row, 65536).astype(np.int64)
             self.final_w = np.full((k.N_FINAL, k.N_MIX), 65536 // k.N_MIX, np.int64)
+            self.work = np.zeros(k.WORK_LEN, np.int64)           # code_step's scratch, per block
         else:
             k = k1
             self.slots = _zeroed(1 << params.table_bits, np.uint32)  # untouched pages cost no RAM
@@ -210,7 +211,7 @@ class Predictor:
                              self.rec_last, self.rec_dist, self.slots, self.sm, self.order1,
                              self.ind2, self.ind3, self.match_table, self.match_sm,
                              self.weights, self.final_w, self.apm1, self.apm2, self.apm3,
-                             self.apm5, self.cs, self.stream, self.params.models)
+                             self.apm5, self.cs, self.stream, self.params.models, self.work)
             return
         self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
                          self.rec_last, self.rec_dist,

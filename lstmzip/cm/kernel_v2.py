@@ -77,6 +77,15 @@ N_LANE = 19
 
 
 
+# Scratch of code_step (one array, sliced): offsets of its parts.
+W_X, W_HX, W_PK, W_ROWS = 0, N_IN, N_IN + N_MIX, N_IN + 2 * N_MIX
+W_BH = N_IN + 3 * N_MIX
+W_BUCKET, W_SLOT, W_STATE, W_USE = W_BH + N_H, W_BH + 2 * N_H, W_BH + 3 * N_H, W_BH + 4 * N_H
+W_CUM = W_BH + 5 * N_H
+W_CUM2 = W_CUM + 257
+WORK_LEN = W_CUM2 + 257
+
+
 def char_class_table() -> np.ndarray:
     """Byte -> class 0..7: other control, space/tab, newline, digit, lower (and bytes >= 128),
     upper, sentence punctuation .,;:!?, other symbols."""
@@ -173,27 +182,28 @@ def ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh):
 @njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm,
-              weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models):
+              weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work):
     """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
 
     freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); freq2: the adapted LSTM's
     (read only with USE_TWIN); buf: the block, known[pos] = 1 once buf[pos] is coded; ht: the
     bit-history buckets of every hashed context (uint8, a power of two bytes); sm: (N_H, 256)
-    state maps. Returns nothing; every table is updated.
+    state maps; work: WORK_LEN int64 of scratch, kept by the caller for the block. Returns
+    nothing; every table is updated.
     """
     hmask = (len(ht) - 1) ^ 15
     mmask = len(match_table) - 1
-    x = np.zeros(N_IN, np.int64)
-    hx = np.zeros(N_MIX, np.int64)
-    pk = np.zeros(N_MIX, np.int64)
-    rows = np.zeros(N_MIX, np.int64)
-    bh = np.zeros(N_H, np.int64)
-    bucket = np.zeros(N_H, np.int64)
-    slot = np.zeros(N_H, np.int64)
-    state = np.zeros(N_H, np.int64)
-    cum = np.zeros(257, np.int64)
-    cum2 = np.zeros(257, np.int64)
-    use = np.zeros(N_H, np.int64)
+    x = work[W_X:W_X + N_IN]                 # views of the block's scratch array: nothing is
+    hx = work[W_HX:W_HX + N_MIX]             # allocated per step (every entry read is written
+    pk = work[W_PK:W_PK + N_MIX]             # first, except cum2[0], which stays 0)
+    rows = work[W_ROWS:W_ROWS + N_MIX]
+    bh = work[W_BH:W_BH + N_H]
+    bucket = work[W_BUCKET:W_BUCKET + N_H]
+    slot = work[W_SLOT:W_SLOT + N_H]
+    state = work[W_STATE:W_STATE + N_H]
+    cum = work[W_CUM:W_CUM + 257]
+    cum2 = work[W_CUM2:W_CUM2 + 257]
+    use = work[W_USE:W_USE + N_H]
     seen = t * len(lane_state)              # about how many bytes the block has coded so far
     boost = 3 if seen < 8192 else 2 if seen < 32768 else 1     # the mixers learn faster at first
     for m in range(N_H):
@@ -225,11 +235,12 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         # -- LSTM: cumulative frequencies and its most likely byte
         cum[0] = 0
         top = 0
-        for s in range(256):
-            f = freq[lane, s]
-            cum[s + 1] = cum[s] + f
-            if f > freq[lane, top]:
-                top = s
+        if models & USE_LSTM:                     # (without it the tables are never read)
+            for s in range(256):
+                f = freq[lane, s]
+                cum[s + 1] = cum[s] + f
+                if f > freq[lane, top]:
+                    top = s
         if models & USE_TWIN:
             for s in range(256):
                 cum2[s + 1] = cum2[s] + freq2[lane, s]
@@ -241,14 +252,15 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             lo = (c0 - (1 << k)) << (8 - k)
             mid = lo + (1 << (7 - k))
             hi = lo + (1 << (8 - k))
-            p_lstm = ((cum[hi] - cum[mid]) << 12) // (cum[hi] - cum[lo])
-            p_lstm = min(max(p_lstm, 1), 4095)
-            x[0] = stretch(p_lstm) if (models & USE_LSTM) else 0
             if models & USE_LSTM:
+                p_lstm = ((cum[hi] - cum[mid]) << 12) // (cum[hi] - cum[lo])
+                p_lstm = min(max(p_lstm, 1), 4095)
+                x[0] = stretch(p_lstm)
                 a5, i5 = apm_predict(apm5, c0 | (c1 << 8), p_lstm)
                 x[X_LSSE] = stretch(a5)
             else:
                 i5 = -1
+                x[0] = 0
                 x[X_LSSE] = 0
             o0 = np.int64(order1[c1, c0])
             x[1] = stretch(o0 >> 4) if (models & USE_ORDERS) else 0
@@ -429,11 +441,12 @@ def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state
     """Steps t0..t1-1 of a block without an LSTM in one call (freq: uniform tables): all s
     lanes, the last step `last` of them. Returns the step after the last one coded; the
     decoder stops at the first step whose code ran out (cs[C_OVER])."""
+    work = np.zeros(WORK_LEN, np.int64)
     for t in range(t0, t1):
         lanes = s if t < steps - 1 else last
         code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
                   ht, sm, order1, ind2, ind3, match_table, match_sm,
-                  weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models)
+                  weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work)
         if mode == DECODE and cs[C_OVER]:
             return t + 1
     return t1
