@@ -589,13 +589,12 @@ class Compressor:
         marks = {half: None, LSTM_SAMPLE: None} if self.streams == 0 else None
         plain = code(self.cm_models & ~lstm, None, marks)
         if len(block) > LSTM_SAMPLE and marks is not None:
-            sample = block[:LSTM_SAMPLE]
-            s = choose_cm_streams(len(sample), self.streams)
-            mid = stream_layout(len(sample), s)[1] // 2
+            s = choose_cm_streams(LSTM_SAMPLE)
+            mid = stream_layout(LSTM_SAMPLE, s)[1] // 2
             probe_marks = {mid: None}
-            probe = cm_encode(self.engine, sample, s, cm_params(self.level, len(sample), self.cm_models),
-                              marks=probe_marks)
-            with_lstm = len(probe) - self._params_len() - probe_marks[mid] if probe else LSTM_SAMPLE
+            params = cm_params(self.level, LSTM_SAMPLE, self.cm_models)
+            probe = cm_encode(self.engine, block[:LSTM_SAMPLE], s, params, marks=probe_marks)
+            with_lstm = len(probe) - params.packed_len - probe_marks[mid] if probe else LSTM_SAMPLE
             without = marks[LSTM_SAMPLE] - marks[half]
             self.stats.setdefault("lstm_sample", []).append((with_lstm, without))
             if with_lstm >= (1 - LSTM_MIN_GAIN) * without:
@@ -603,9 +602,6 @@ class Compressor:
                     progress(len(block))
                 return [plain]
         return [plain, code(self.cm_models, progress)]
-
-    def _params_len(self) -> int:
-        return cm_params(self.level, LSTM_SAMPLE, self.cm_models).packed_len
 
     def compress_stream(self, src: BinaryIO, dst: BinaryIO, size: Optional[int] = None,
                         progress: Progress = None) -> int:

@@ -97,6 +97,7 @@ USE_TWIN = 64       # adaptive blocks: freq is the static LSTM's, freq2 the adap
 # Per-lane state columns (int64).
 L_C4, L_C8, L_WORD, L_WORD1, L_COL, L_LINE, L_PLINE, L_MPTR, L_MLEN, L_START, L_RLEN, L_RCAND, L_RCNT = range(13)
 N_LANE = 13
+assert L_RCAND == L_RLEN + 1 and L_RCNT == L_RLEN + 2     # record_update's layout
 REC_MAX = 4096      # longest record length the record model detects
 
 # Coder state: x1, x2, x (decoder), write/read position, overflow flag.
@@ -293,6 +294,24 @@ def match_after(mlen, mptr, expect, byte, c4, c8, pos, on, buf, match_table, mma
     return mlen, mptr
 
 
+@njit(cache=True, inline="always")
+def record_update(st, rlen_col, byte, pos, lane, rec_last, rec_dist):
+    """The record model after byte at pos: a byte value seen three times d apart confirms d
+    (2 <= d <= REC_MAX); the same d confirmed twice in a row becomes the record length. The
+    lane's record length, candidate and count are st[rlen_col], st[rlen_col + 1], st[rlen_col + 2]."""
+    d = pos - rec_last[lane, byte]
+    if rec_last[lane, byte] >= 0 and 2 <= d <= REC_MAX and d == rec_dist[lane, byte]:
+        if d == st[rlen_col + 1]:
+            st[rlen_col + 2] += 1
+        else:
+            st[rlen_col + 1] = d
+            st[rlen_col + 2] = 1
+        if st[rlen_col + 2] >= 2:
+            st[rlen_col] = d
+    rec_dist[lane, byte] = d if rec_last[lane, byte] >= 0 else 0
+    rec_last[lane, byte] = pos
+
+
 # ---- one step: byte t of every active lane --------------------------------------------------
 
 @njit(cache=True)
@@ -478,19 +497,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         elif st[L_WORD] != 0:
             st[L_WORD1] = st[L_WORD]
             st[L_WORD] = 0
-        # record model: a byte value seen three times d apart confirms d (2 <= d <= REC_MAX);
-        # the same d confirmed twice in a row becomes the record length
-        d = pos - rec_last[lane, byte]
-        if rec_last[lane, byte] >= 0 and 2 <= d <= REC_MAX and d == rec_dist[lane, byte]:
-            if d == st[L_RCAND]:
-                st[L_RCNT] += 1
-            else:
-                st[L_RCAND] = d
-                st[L_RCNT] = 1
-            if st[L_RCNT] >= 2:
-                st[L_RLEN] = d
-        rec_dist[lane, byte] = d if rec_last[lane, byte] >= 0 else 0
-        rec_last[lane, byte] = pos
+        record_update(st, L_RLEN, byte, pos, lane, rec_last, rec_dist)
         if byte == 10:
             st[L_PLINE] = st[L_LINE]
             st[L_LINE] = pos + 1

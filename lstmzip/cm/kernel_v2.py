@@ -37,7 +37,7 @@ from numba import njit
 
 from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, apm_predict,  # noqa: F401
                      apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
-                     mix_update, squash, stretch)
+                     mix_update, record_update, squash, stretch)
 from .states import NEXT, TOTAL
 
 # ---- layout ----------------------------------------------------------------------------------
@@ -57,7 +57,6 @@ assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_S
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
 SM_RATE = np.array([(2 << 16) // (2 * n + 3) for n in range(SM_LIMIT + 1)], np.int64)
-REC_MAX = 4096
 
 # Model switches: the low byte as v1 (lstm, orders, word, column, match, apm, twin), bit 128 marks
 # a v2 block, the next byte switches the v2 families.
@@ -74,6 +73,7 @@ assert len(CTX_FAMILY) == N_H
 (L_C4, L_C8, L_W0, L_W1, L_W2, L_COL, L_LINE, L_PLINE, L_MPTR, L_MLEN, L_START, L_RLEN, L_RCAND,
  L_RCNT, L_CLS, L_INDENT, L_LEAD, L_DEPTH, L_FIELD) = range(19)
 N_LANE = 19
+assert L_RCAND == L_RLEN + 1 and L_RCNT == L_RLEN + 2     # record_update's layout
 
 
 
@@ -410,19 +410,7 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
             st[L_LEAD] = 0
     if byte == 32 or byte == 9 or byte == 44 or byte == 59 or byte == 124:
         st[L_FIELD] += 1
-    # record model: a byte value seen three times d apart confirms d (2 <= d <= REC_MAX);
-    # the same d confirmed twice in a row becomes the record length
-    d = pos - rec_last[lane, byte]
-    if rec_last[lane, byte] >= 0 and 2 <= d <= REC_MAX and d == rec_dist[lane, byte]:
-        if d == st[L_RCAND]:
-            st[L_RCNT] += 1
-        else:
-            st[L_RCAND] = d
-            st[L_RCNT] = 1
-        if st[L_RCNT] >= 2:
-            st[L_RLEN] = d
-    rec_dist[lane, byte] = d if rec_last[lane, byte] >= 0 else 0
-    rec_last[lane, byte] = pos
+    record_update(st, L_RLEN, byte, pos, lane, rec_last, rec_dist)
     if byte == 10:
         st[L_PLINE] = st[L_LINE]
         st[L_LINE] = pos + 1
