@@ -591,6 +591,24 @@ def _block_models(bh, payload: bytes) -> str:
         return "?"
 
 
+def _block_regions(bh, payload: bytes) -> str:
+    """A cm block's region table for `info -v` ('regions: text 1200, image 512x8 300000'), or ''."""
+    from . import regions
+    from .cm import MODEL_BITS, CMParams
+    if bh.method not in fmt.CM_METHODS:
+        return ""
+    raw = payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload
+    try:
+        p = CMParams.unpack(raw)
+        if not p.models & MODEL_BITS["struct"]:
+            return ""
+        table, _ = regions.unpack(raw, p.packed_len, bh.raw_len if bh.method == fmt.CM else
+                                  fmt.TRANSFORM_HEAD.unpack_from(payload)[1])
+    except (LstmzipError, ValueError):
+        return "\n    regions: ?"
+    return "\n    regions: " + regions.describe(table)
+
+
 def cmd_info(args) -> int:
     from .codec import Decompressor
     status = 0
@@ -613,7 +631,8 @@ def cmd_info(args) -> int:
                                 f"{bh.raw_len:9d} -> {bh.payload_len:9d}  {bpb:6.3f} bits/byte  "
                                 f"streams {bh.streams if bh.method in fmt.MODEL_METHODS else '-':>4}  "
                                 f"models {_block_models(bh, payload)}"
-                                + (f"  (member {len(members)})" if len(members) > 1 else ""))
+                                + (f"  (member {len(members)})" if len(members) > 1 else "")
+                                + _block_regions(bh, payload))
             total = reader.count
             print(f"{printable(src)}:")
             models = {(h.model_name, h.model_sha256) for h in members if h.model_sha256 is not None}

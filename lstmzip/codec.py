@@ -24,6 +24,7 @@ total length and a SHA-256 of everything, all verified on decode.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import io
 import math
@@ -35,6 +36,7 @@ import numpy as np
 import zstandard
 
 from . import format as fmt
+from . import regions as regions_table
 from . import transform as wordtf
 from .cm import ALL_MODELS, MODEL_BITS, TWIN, V2, CMParams
 from .coder import Decoder, Encoder
@@ -271,11 +273,11 @@ def _adapter(engine, params: CMParams):
     return make_adapter(engine, params.adapt)
 
 
-def _predictor(params: CMParams, starts, buf, code, mode):
+def _predictor(params: CMParams, starts, buf, code, mode, regions=None):
     """The block's predictor, or one clear line when its tables cannot be had."""
     from .cm import Predictor
     try:
-        return Predictor(params, starts, buf, code, mode)
+        return Predictor(params, starts, buf, code, mode, regions)
     except MemoryError:
         raise LstmzipError(f"not enough memory for a level-{params.level} block: its tables need "
                            f"{params.memory(len(starts)) / 2**20:.0f} MB") from None
@@ -305,14 +307,44 @@ def _cm_steps_compiled(pred, steps: int, s: int, last: int, progress: Progress,
             progress((t1 - t0) * s - (s - last if t1 == steps else 0))
 
 
+def block_regions(params: CMParams, data: bytes):
+    """The regions a cm block with these parameters stores (detect.py): None without the
+    ``struct`` bit, [] when the block holds nothing but text and binary (then the block is
+    written without the bit: no region table, no sixth mixer, the bytes of the plain model)."""
+    if not params.models & MODEL_BITS["struct"]:
+        return None
+    from .detect import KIND_BINARY, KIND_TEXT, detect
+    regions = detect(data)
+    return regions if any(r.kind not in (KIND_TEXT, KIND_BINARY) for r in regions) else []
+
+
+def struct_plan(params: CMParams, data: bytes, regions=None):
+    """(params, regions) a block is coded with: regions detected unless given, and the
+    ``struct`` bit dropped when block_regions found no structure."""
+    if regions is None:
+        regions = block_regions(params, data)
+    if regions is not None and not regions:
+        params, regions = dataclasses.replace(params, models=params.models & ~MODEL_BITS["struct"]), None
+    return params, regions
+
+
+def cm_head(params: CMParams, regions) -> bytes:
+    """What a cm payload starts with: the parameters, then the region table (``struct`` blocks)."""
+    return params.pack() + (regions_table.pack(regions) if regions is not None else b"")
+
+
 def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress = None,
-              marks: Optional[dict] = None):
-    """The cm payload of a block (parameters, weight digests, code), or None if it would
-    exceed the block. ``marks``: {step: None}, filled with the code length before each step."""
+              marks: Optional[dict] = None, regions=None):
+    """The cm payload of a block (parameters, region table, weight digests, code), or None if
+    it would exceed the block. ``marks``: {step: None}, filled with the code length before each
+    step; regions: the block's (``struct`` blocks; detected here if None; see struct_plan)."""
     from .cm.kernel import ENCODE
+    params, regions = struct_plan(params, data, regions)
     starts, steps, last = stream_layout(len(data), s)
-    buf = np.frombuffer(data, np.uint8).copy()
-    pred = _predictor(params, starts, buf, np.empty(len(data) + 64, np.uint8), ENCODE)
+    coded = regions_table.forward(data, regions) if regions is not None else data
+    buf = np.frombuffer(coded, np.uint8).copy()
+    pred = _predictor(params, starts, buf, np.empty(len(data) + 64, np.uint8), ENCODE,
+                      regions_table.as_array(regions) if regions is not None else None)
     state = engine.initial_state(s)
     prev = np.full(s, START_BYTE, np.int64)
     uniform = np.full((s, 256), 256, np.int64)
@@ -341,7 +373,7 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
     code = pred.finish()
     if code is None:
         return None
-    head = params.pack()
+    head = cm_head(params, regions)
     if adapter:
         head += struct.pack(f"<I{len(digests)}I", len(digests), *digests)
     return head + code
@@ -384,6 +416,9 @@ def _check_cm_block(params: CMParams, n: int, streams: int, code_len: int, diges
 def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None) -> bytes:
     params = CMParams.unpack(payload)
     at = params.packed_len
+    regions = None
+    if params.models & MODEL_BITS["struct"]:
+        regions, at = regions_table.unpack(payload, at, n)
     digests = []
     if params.adapt.on:
         if len(payload) < at + 4:
@@ -398,7 +433,8 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
     starts, steps, last = stream_layout(n, s)
     buf = np.zeros(n, np.uint8)
     code = np.frombuffer(payload, np.uint8, offset=at).copy()
-    pred = _predictor(params, starts, buf, code, DECODE)
+    pred = _predictor(params, starts, buf, code, DECODE,
+                      regions_table.as_array(regions) if regions is not None else None)
     state = engine.initial_state(s)
     prev = np.full(s, START_BYTE, np.int64)
     uniform = np.full((s, 256), 256, np.int64)
@@ -431,7 +467,7 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
         raise LstmzipError("cm digest count mismatch")
     if pred.cs[pred.k.C_POS] != len(code):          # the decoder must end exactly where the code does
         raise LstmzipError("cm code length mismatch")
-    return buf.tobytes()
+    return regions_table.inverse(buf.tobytes(), regions) if regions is not None else buf.tobytes()
 
 
 # ---- whole files ------------------------------------------------------------------------
@@ -577,10 +613,12 @@ class Compressor:
         """
         lstm = MODEL_BITS["lstm"]
 
+        regions = block_regions(cm_params(self.level, len(block), self.cm_models), block)
+
         def code(models, report, marks=None):
             s = choose_cm_streams(len(block), self.streams, models & lstm)
             params = cm_params(self.level, len(block), models, self.adapt)
-            return s, cm_encode(self.engine, block, s, params, report, marks)
+            return s, cm_encode(self.engine, block, s, params, report, marks, regions)
 
         if not self.cm_models & lstm or self.cm_models == lstm or not self.lstm_auto \
                 or self.adapt:
@@ -593,8 +631,11 @@ class Compressor:
             mid = stream_layout(LSTM_SAMPLE, s)[1] // 2
             probe_marks = {mid: None}
             params = cm_params(self.level, LSTM_SAMPLE, self.cm_models)
-            probe = cm_encode(self.engine, block[:LSTM_SAMPLE], s, params, marks=probe_marks)
-            with_lstm = len(probe) - params.packed_len - probe_marks[mid] if probe else LSTM_SAMPLE
+            sample = block[:LSTM_SAMPLE]
+            params, sample_regions = struct_plan(params, sample)
+            probe = cm_encode(self.engine, sample, s, params, marks=probe_marks, regions=sample_regions)
+            head = len(cm_head(params, sample_regions))
+            with_lstm = len(probe) - head - probe_marks[mid] if probe else LSTM_SAMPLE
             without = marks[LSTM_SAMPLE] - marks[half]
             self.stats.setdefault("lstm_sample", []).append((with_lstm, without))
             if with_lstm >= (1 - LSTM_MIN_GAIN) * without:

@@ -197,12 +197,19 @@ def test_blocks_without_the_lstm_round_trip_and_refuse_a_truncated_code(tiny_mod
 
 def test_v2_compiled_and_interpreted_give_identical_files(tmp_path, tiny_model_path):
     """NUMBA_DISABLE_JIT runs kernel_v2.py as plain Python (unbounded ints): an overflow or type
-    promotion in the compiled code would change the bytes. With and without the LSTM."""
+    promotion in the compiled code would change the bytes. With and without the LSTM, and with
+    a region of every kind (the struct model's 2-D contexts and sixth mixer), labelled by hand."""
     records = b"".join(bytes([i & 255, 7, 0, 0]) * 4 for i in range(40))
     code = b"def f(x):\n    if x:\n        return [x, (x + 1)]\n" * 6
     data = TEXT[:700] + records + code + TEXT[:300]
     (tmp_path / "in.bin").write_bytes(data)
+    a, b = 700 + len(records), 700 + len(records) + len(code)
+    kinds = [(0, 700, 0, 0, 0), (700, len(records), 4, 16, 0), (a, len(code), 2, 0, 0),
+             (b, 150, 3, 30, 24), (b + 150, 100, 5, 0, 0), (b + 250, 30, 3, 6, 1), (b + 280, 20, 1, 0, 0)]
     script = ("import sys, hashlib; from lstmzip.codec import Compressor; from lstmzip.cm import *;"
+              "import lstmzip.detect as D; K=" + repr(kinds) + ";"
+              "D.detect=lambda blk, max_regions=0: [D.Region(*k) for k in K] if len(blk)==" + str(len(data))
+              + " else [D.Region(0, len(blk), 0)];"
               "d=open(sys.argv[1],'rb').read();"
               "a=Compressor(sys.argv[2], methods=('cm',), level=4, streams=3, lstm_auto=False).compress(d);"
               "b=Compressor(sys.argv[2], methods=('cm',), level=2,"

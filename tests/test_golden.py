@@ -71,3 +71,23 @@ def test_golden_concatenation_decodes_member_by_member(golden_model):
             headers.append(header)
     assert [h.version for h in headers] == [1, 3, 3, 2]
     assert Decompressor(golden_model).decompress(blob) == (GOLDEN / "members.bin").read_bytes()
+
+
+def test_golden_set_covers_every_region_kind():
+    """The struct model's region table is pinned: cm blocks (with and without the LSTM) whose
+    tables hold every kind detect() gives, decoded by every later version."""
+    from lstmzip import regions as rt
+    from lstmzip.cm import MODEL_BITS, CMParams
+    from lstmzip.detect import KIND_NAMES
+    kinds, with_lstm = set(), set()
+    for p in PAIRS:
+        src = io.BytesIO(p.read_bytes())
+        for header, bh, payload in Decompressor().blocks(src, members=True):
+            if isinstance(bh, fmt.End) or bh.method != fmt.CM:
+                continue
+            params = CMParams.unpack(payload)
+            if params.models & MODEL_BITS["struct"]:
+                regions, _ = rt.unpack(payload, params.packed_len, bh.raw_len)
+                kinds |= {r.kind for r in regions}
+                with_lstm.add(bool(params.models & MODEL_BITS["lstm"]))
+    assert kinds == set(range(len(KIND_NAMES))) and with_lstm == {True, False}

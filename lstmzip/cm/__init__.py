@@ -32,9 +32,9 @@ from ..errors import LstmzipError
 
 MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm": 32,
               "sparse": 256, "record": 512, "class": 1024, "code": 2048, "indirect": 4096,
-              "field": 8192}
+              "field": 8192, "struct": 16384}
 V1_MODELS = 63                      # the switches a v1 block (kernel.py) knows
-ALL_MODELS = V1_MODELS | 0x3F00
+ALL_MODELS = V1_MODELS | 0x7F00
 TWIN = 64                           # adaptive blocks: the static LSTM stays an input beside the adapted one
 V2 = 128                            # the block is coded by the v2 predictor (kernel_v2.py)
 PARAMS_LEN = 6                      # v1: level, model mask, table bits, match bits, adapt window, adapt lr
@@ -149,7 +149,7 @@ class Predictor:
     """
 
     def __init__(self, params: CMParams, starts: np.ndarray, buf: np.ndarray, stream: np.ndarray,
-                 mode: int):
+                 mode: int, regions: np.ndarray = None):
         from . import kernel as k1
         self.params = params
         self.mode = mode
@@ -167,7 +167,11 @@ class Predictor:
             self.ind3 = np.zeros(65536, np.uint16)
             self.apm3 = np.tile(apm_row, 65536).astype(np.int64)
             self.apm5 = np.tile(apm_row, 65536).astype(np.int64)
-            self.final_w = np.full((k.N_FINAL, k.N_MIX), 65536 // k.N_MIX, np.int64)
+            n_mix = k.N_MIX if params.models & k.USE_STRUCT else k.N_MIX - 1
+            self.final_w = np.full((k.N_FINAL, k.N_MIX), 65536 // n_mix, np.int64)
+            if regions is None:                                  # one text region: the whole block
+                regions = np.array([[0, len(buf), k.K_TEXT, 0, 0]], np.int64)
+            self.regions = regions
             self.work = np.zeros(k.WORK_LEN, np.int64)           # code_step's scratch, per block
         else:
             k = k1
@@ -189,6 +193,7 @@ class Predictor:
         self.lanes[:, k.L_PLINE] = -1
         if params.v2:
             self.lanes[:, k.L_LEAD] = 1
+            self.lanes[:, k.L_REG] = np.searchsorted(regions[:, k.R_END], starts, side="right")
         self.rec_last = np.full((len(starts), 256), -1, np.int64)
         self.rec_dist = np.zeros((len(starts), 256), np.int64)
         self.buf = buf
@@ -211,7 +216,8 @@ class Predictor:
                              self.rec_last, self.rec_dist, self.slots, self.sm, self.order1,
                              self.ind2, self.ind3, self.match_table, self.match_sm,
                              self.weights, self.final_w, self.apm1, self.apm2, self.apm3,
-                             self.apm5, self.cs, self.stream, self.params.models, self.work)
+                             self.apm5, self.cs, self.stream, self.params.models, self.work,
+                             self.regions)
             return
         self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
                          self.rec_last, self.rec_dist,
@@ -225,7 +231,8 @@ class Predictor:
                                  self.known, self.lanes, self.rec_last, self.rec_dist, self.slots,
                                  self.sm, self.order1, self.ind2, self.ind3, self.match_table,
                                  self.match_sm, self.weights, self.final_w, self.apm1, self.apm2,
-                                 self.apm3, self.apm5, self.cs, self.stream, self.params.models)
+                                 self.apm3, self.apm5, self.cs, self.stream, self.params.models,
+                                 self.regions)
 
     def release(self) -> None:
         """Drop the tables (the object may outlive the block in a traceback)."""

@@ -35,24 +35,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, apm_predict,  # noqa: F401
+from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, REC_MAX,  # noqa: F401
+                     apm_predict,
                      apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
                      mix_update, record_update, squash, stretch)
 from .states import NEXT, TOTAL
 
 # ---- layout ----------------------------------------------------------------------------------
 
-N_H = 23            # hashed bit-history contexts (see ctx_hashes)
+N_H_TEXT = 23       # hashed bit-history contexts of every region (see ctx_hashes)
+N_H_2D = 6          # ... and of image and table regions (structure, see ctx_2d)
+N_H = N_H_TEXT + N_H_2D
 X_CTX = 2           # x[X_CTX + 2m], x[X_CTX + 2m + 1]: context m's two inputs
 X_MATCH = X_CTX + 2 * N_H
 X_BIAS = X_MATCH + 2
 X_TWIN = X_BIAS + 1
 X_LSSE = X_TWIN + 1    # the LSTM's probability refined by an APM on the partial byte and c1
 N_IN = X_LSSE + 1
-N_MIX = 5
-MIX_SETS = (2048, 64, 192, 2048, 512)  # orders seen x c0; match; LSTM conf x expected bit x k; c1 x class(c2); classes x k
-MIX_OFFSET = (0, 2048, 2112, 2304, 4352)
-N_SETS = 4864
+N_MIX = 6           # the sixth runs only in blocks with USE_STRUCT
+MIX_SETS = (2048, 64, 192, 2048, 512, 304)  # orders seen x c0; match; LSTM conf x expected bit x k;
+                                            # c1 x class(c2); classes x k; region: 2-D shape or kind x k
+MIX_OFFSET = (0, 2048, 2112, 2304, 4352, 4864)
+N_SETS = 5168
 assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS == sum(MIX_SETS)
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
@@ -62,17 +66,22 @@ SM_RATE = np.array([(2 << 16) // (2 * n + 3) for n in range(SM_LIMIT + 1)], np.i
 # a v2 block, the next byte switches the v2 families.
 USE_LSTM, USE_ORDERS, USE_WORD, USE_COLUMN, USE_MATCH, USE_APM, USE_TWIN = 1, 2, 4, 8, 16, 32, 64
 USE_SPARSE, USE_RECORD, USE_CLASS, USE_CODE, USE_INDIRECT, USE_FIELD = 256, 512, 1024, 2048, 4096, 8192
+USE_STRUCT = 16384  # the block has a region table (kinds: detect.py); 2-D contexts in images and tables
+
+# Region kinds (lstmzip/detect.py) and the columns of the regions array the kernels read.
+K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED = range(6)
+R_START, R_END, R_KIND, R_WIDTH, R_DEPTH = range(5)
 
 # Which switch each hashed context belongs to.
 CTX_FAMILY = np.array([USE_ORDERS] * 7 + [USE_WORD] * 3 + [USE_SPARSE] * 3 + [USE_COLUMN] * 2
-                      + [USE_RECORD] * 2 + [USE_CLASS, USE_CODE] + [USE_INDIRECT] * 2 + [USE_FIELD, USE_WORD],
-                      np.int64)
+                      + [USE_RECORD] * 2 + [USE_CLASS, USE_CODE] + [USE_INDIRECT] * 2 + [USE_FIELD, USE_WORD]
+                      + [USE_STRUCT] * N_H_2D, np.int64)
 assert len(CTX_FAMILY) == N_H
 
 # Per-lane state columns.
 (L_C4, L_C8, L_W0, L_W1, L_W2, L_COL, L_LINE, L_PLINE, L_MPTR, L_MLEN, L_START, L_RLEN, L_RCAND,
- L_RCNT, L_CLS, L_INDENT, L_LEAD, L_DEPTH, L_FIELD) = range(19)
-N_LANE = 19
+ L_RCNT, L_CLS, L_INDENT, L_LEAD, L_DEPTH, L_FIELD, L_REG) = range(20)
+N_LANE = 20
 assert L_RCAND == L_RLEN + 1 and L_RCNT == L_RLEN + 2     # record_update's layout
 
 
@@ -146,7 +155,7 @@ def sm_update(sm, row, s, bit):
 
 
 @njit(cache=True)
-def ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh):
+def ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh):
     """The N_H context hashes of a lane at a byte boundary (40-bit values)."""
     c4 = st[L_C4]
     c8 = st[L_C8]
@@ -167,7 +176,6 @@ def ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh):
     col = st[L_COL]
     bh[13] = hash2(above | (min(col, 255) << 8), 113)
     bh[14] = hash2(above | (c1 << 8), 114)
-    rlen = st[L_RLEN]
     bh[15] = hash2(r1 | (r2 << 8) | (rlen << 16), 115)
     bh[16] = hash2(r1 | (c1 << 8) | (rlen << 16), 116)
     bh[17] = hash2(st[L_CLS] & 0xFFFFFF, 117)
@@ -179,17 +187,68 @@ def ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh):
     bh[22] = hash2(hash2(w0, st[L_W1]) & 0xFFFFFFFF, st[L_W2] ^ 0x1160000)
 
 
+@njit(cache=True, inline="always")
+def near(buf, pos, d, lo):
+    """buf[pos - d], or 0 where that is before lo (the later of the region's and the lane's
+    first byte: a byte of another lane may not be decoded yet)."""
+    if d > 0 and pos - d >= lo:
+        return np.int64(buf[pos - d])
+    return np.int64(0)
+
+
+@njit(cache=True)
+def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
+    """The N_H_2D context hashes of a byte in an image or table region (into bh[N_H_TEXT:]);
+    returns the sixth mixer's selector (0..31).
+
+    bpp = bytes per pixel (depth / 8, at least 1: 1-bit images and tables are rows of bytes),
+    chan = the byte's place in its pixel; w, n, nw, ne, nn, ww: the same byte of the pixel left,
+    above, above-left, above-right, two above, two left; colc: a table's column, an image's chan."""
+    bpp = max(1, depth >> 3)
+    chan = col % bpp
+    w = near(buf, pos, bpp, lo)
+    n = near(buf, pos, width, lo)
+    nw = near(buf, pos, width + bpp, lo)
+    ne = near(buf, pos, width - bpp, lo) if width > bpp else np.int64(0)
+    nn = near(buf, pos, 2 * width, lo)
+    ww = near(buf, pos, 2 * bpp, lo)
+    colc = min(col, 65535) if kind == K_TABLE else chan
+    b = N_H_TEXT
+    bh[b] = hash2(w | (n << 8) | (colc << 16), 130)
+    bh[b + 1] = hash2(n | (nw << 8) | (ne << 16) | (min(chan, 3) << 24), 131)
+    bh[b + 2] = hash2(min(max(w + n - nw, 0), 255) | (colc << 8), 132)
+    bh[b + 3] = hash2(n | (nn << 8) | (colc << 16), 133)
+    if kind == K_TABLE:
+        bh[b + 4] = hash2(c1 | (c2 << 8) | (colc << 16), 134)
+    else:
+        bh[b + 4] = hash2((w >> 3) | ((n >> 3) << 5) | ((nw >> 3) << 10) | ((ne >> 3) << 15)
+                          | (min(chan, 3) << 20), 134)
+    if bpp >= 2 and chan > 0:             # this pixel's previous byte moved as much as its left one's
+        pw = near(buf, pos, bpp + 1, lo)
+        bh[b + 5] = hash2(min(max(w + c1 - pw, 0), 255) | (chan << 8), 135)
+    else:                                 # the vertical and horizontal trends
+        bh[b + 5] = hash2(min(max(2 * n - nn, 0), 255) | (min(max(2 * w - ww, 0), 255) << 8)
+                          | (chan << 16), 136)
+    d = abs(w - n)
+    q = 0
+    while d > 0 and q < 7:
+        d >>= 1
+        q += 1
+    return min(chan, 3) * 8 + q
+
+
 @njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm,
-              weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work):
+              weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs):
     """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
 
     freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); freq2: the adapted LSTM's
     (read only with USE_TWIN); buf: the block, known[pos] = 1 once buf[pos] is coded; ht: the
     bit-history buckets of every hashed context (uint8, a power of two bytes); sm: (N_H, 256)
-    state maps; work: WORK_LEN int64 of scratch, kept by the caller for the block. Returns
-    nothing; every table is updated.
+    state maps; work: WORK_LEN int64 of scratch, kept by the caller for the block; regs: the
+    block's regions (R_START, R_END, R_KIND, R_WIDTH, R_DEPTH per row; one text region when the
+    block has no region table). Returns nothing; every table is updated.
     """
     hmask = (len(ht) - 1) ^ 15
     mmask = len(match_table) - 1
@@ -206,26 +265,48 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     use = work[W_USE:W_USE + N_H]
     seen = t * len(lane_state)              # about how many bytes the block has coded so far
     boost = 3 if seen < 8192 else 2 if seen < 32768 else 1     # the mixers learn faster at first
-    for m in range(N_H):
-        use[m] = models & CTX_FAMILY[m]
+    n_mix = N_MIX if models & USE_STRUCT else N_MIX - 1
     for lane in range(lanes):
         st = lane_state[lane]
         pos = st[L_START] + t
         c4 = st[L_C4]
         c1 = c4 & 0xFF
         c2 = (c4 >> 8) & 0xFF
+        # -- the region holding pos (lanes move forward through the block's regions)
+        r = st[L_REG]
+        while r + 1 < len(regs) and pos >= regs[r, R_END]:
+            r += 1
+        st[L_REG] = r
+        kind = regs[r, R_KIND]
+        if kind == K_COMPRESSED:              # nothing to model: 8 bits at p = 1/2, no learning
+            code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, rec_last, rec_dist,
+                            ind2, ind3)
+            continue
+        width = regs[r, R_WIDTH]
+        is2d = (kind == K_IMAGE or kind == K_TABLE) and width > 0
+        for m in range(N_H):
+            use[m] = models & CTX_FAMILY[m]
+            if m >= N_H_TEXT and not is2d:
+                use[m] = 0
         col = st[L_COL]
         above = 0
         if st[L_PLINE] >= 0 and st[L_PLINE] + col < st[L_LINE]:
             above = np.int64(buf[st[L_PLINE] + col])
         rlen = st[L_RLEN]
+        sel = 32 + kind
+        if is2d:
+            lo = max(st[L_START], regs[r, R_START])
+            sel = ctx_2d(kind, width, regs[r, R_DEPTH], (pos - regs[r, R_START]) % width, pos, lo,
+                         c1, c2, buf, bh)
+            if width <= REC_MAX:
+                rlen = width                  # the record contexts at the region's row length
         r1 = 0
         r2 = 0
         if rlen > 0 and pos - rlen >= st[L_START]:
             r1 = np.int64(buf[pos - rlen])
             if pos - 2 * rlen >= st[L_START]:
                 r2 = np.int64(buf[pos - 2 * rlen])
-        ctx_hashes(st, c1, above, r1, r2, ind2, ind3, bh)
+        ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
         # -- match model: follow the current match or find one (kernel.py's rules)
         mlen, mptr = match_find(st[L_MLEN], st[L_MPTR], c4, st[L_C8], pos, st[L_START],
                                 (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, known,
@@ -317,8 +398,9 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             rows[2] = MIX_OFFSET[2] + (conf * 3 + lexp) * 8 + k
             rows[3] = MIX_OFFSET[3] + c1 + (CLASS[c2] << 8)
             rows[4] = MIX_OFFSET[4] + cls12 * 8 + k
+            rows[5] = MIX_OFFSET[5] + sel * 8 + k
             s_final = 0
-            for j in range(N_MIX):
+            for j in range(n_mix):
                 d = mix_dot(weights, rows[j], x, N_IN)
                 if d > 2047:
                     d = 2047
@@ -344,10 +426,10 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             bit = code_bit(mode, cs, stream, bit, p)
             # -- update
             target = bit << 12
-            for j in range(N_MIX):
+            for j in range(n_mix):
                 mix_update(weights, rows[j], x, N_IN, (target - pk[j]) * boost, 12)
             err = target - p_mix
-            for j in range(N_MIX):
+            for j in range(n_mix):
                 w = final_w[k, j] + ((hx[j] * err) >> 13)
                 final_w[k, j] = min(max(w, -4194304), 4194304)
             if i5 >= 0:
@@ -379,6 +461,21 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         st[L_MLEN] = mlen
         st[L_MPTR] = mptr
         after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3)
+
+
+@njit(cache=True)
+def code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, rec_last, rec_dist, ind2, ind3):
+    """A byte of a compressed region: its 8 bits coded at p = 1/2, no model learns from it (the
+    lane's history moves on, so the contexts after the region are as usual); the match ends."""
+    byte = np.int64(buf[pos]) if mode == ENCODE else np.int64(0)
+    c0 = 1
+    for k in range(8):
+        c0 = (c0 << 1) | code_bit(mode, cs, stream, (byte >> (7 - k)) & 1, 2048)
+    byte = c0 & 0xFF
+    buf[pos] = byte
+    known[pos] = 1
+    st[L_MLEN] = 0
+    after_byte(st, byte, c4, st[L_C8], pos, lane, rec_last, rec_dist, ind2, ind3)
 
 
 @njit(cache=True)
@@ -425,7 +522,7 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
 @njit(cache=True)
 def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state, rec_last,
                rec_dist, ht, sm, order1, ind2, ind3, match_table, match_sm,
-               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models):
+               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, regs):
     """Steps t0..t1-1 of a block without an LSTM in one call (freq: uniform tables): all s
     lanes, the last step `last` of them. Returns the step after the last one coded; the
     decoder stops at the first step whose code ran out (cs[C_OVER])."""
@@ -434,7 +531,7 @@ def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state
         lanes = s if t < steps - 1 else last
         code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
                   ht, sm, order1, ind2, ind3, match_table, match_sm,
-                  weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work)
+                  weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs)
         if mode == DECODE and cs[C_OVER]:
             return t + 1
     return t1

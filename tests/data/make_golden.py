@@ -24,11 +24,36 @@ PROSE = (
     b"a header that names the model, blocks that fall back to zstd or to plain storage when the "
     b"model loses, and checksums that turn any damage into a clear error instead of garbage.\n"
 )
+def mixed() -> bytes:
+    """A small tar-like file of every region kind detect() finds: a tar header (text), a PGM
+    image, records (table), x86-like code, random bytes (compressed), prose (text)."""
+    import io
+    import tarfile
+    rng = np.random.default_rng(19)
+    y, x = np.mgrid[0:48, 0:64]
+    pgm = b"P5\n64 48\n255\n" + ((x * 3 + y * 2 + rng.integers(0, 6, (48, 64))) % 256).astype(np.uint8).tobytes()
+    records = b"".join(i.to_bytes(4, "little") + b"ACCT" + (i * 37 % 1000).to_bytes(4, "little")
+                       + bytes(12) for i in range(300))
+    code = bytearray(rng.integers(0, 256, 12288, np.uint8).tobytes())
+    for at in range(0, len(code) - 5, 24):        # a CALL rel32 to a nearby target every 24 bytes
+        code[at:at + 5] = b"\xe8" + int(rng.integers(-4000, 4000)).to_bytes(4, "little", signed=True)
+    noise = rng.integers(0, 256, 20000, np.uint8).tobytes()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in (("img.pgm", pgm), ("records.dat", records), ("a.out", bytes(code)),
+                           ("noise.bin", noise), ("README", PROSE * 3)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
 ORIGINALS = {
     "prose": PROSE * 6,            # several lstm blocks of 1000 bytes, 3 streams each
     "empty": b"",
     "one": b"x",
     "binary": bytes(range(256)) * 2,
+    "mixed": mixed(),
 }
 
 
@@ -48,6 +73,8 @@ def main() -> None:
     (HERE / "golden").mkdir(exist_ok=True)
     forced = Compressor(model_path, methods=("lstm", "stored"), block_size=1000, streams=3)
     for name, data in ORIGINALS.items():
+        if name == "mixed":
+            continue                       # (its raw file is written with its cm goldens below)
         raw, packed = HERE / "golden" / f"{name}.bin", HERE / "golden" / f"{name}.lstmz"
         if packed.exists():
             continue
@@ -83,11 +110,18 @@ def main() -> None:
         "prose-cmv2-dict": Compressor(model_path, methods=("cm", "stored"), level=9, block_size=1600,
                                       streams=2, lstm_auto=False),
         "binary-cmv2-auto": Compressor(model_path, methods=("cm", "stored"), level=6),
+        # the struct model (bit 16384): a region table in the block, a region of every kind
+        "mixed-cmv2-struct": Compressor(model_path, methods=("cm", "stored"), level=2),
+        "mixed-cmv2-struct-lstm": Compressor(model_path, methods=("cm", "stored"), level=4, streams=3,
+                                             lstm_auto=False),
     }
     for stem, comp in v2.items():
         path = HERE / "golden" / f"{stem}.lstmz"
+        raw = HERE / "golden" / f"{stem.split('-')[0]}.bin"
+        if not raw.exists():
+            raw.write_bytes(ORIGINALS[stem.split("-")[0]])
         if not path.exists():
-            path.write_bytes(comp.compress(ORIGINALS[stem.split("-")[0]]))
+            path.write_bytes(comp.compress(raw.read_bytes()))
     # format version 3: the compact member a small input gets when its one block is stored or
     # zstd (no model identity, a 1-byte end record); what any Compressor writes for these
     version3 = {

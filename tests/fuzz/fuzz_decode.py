@@ -181,6 +181,7 @@ def make_seeds(only=()) -> None:
                  for k, v in seeds.items()}
     seeds.update(compact_seeds(model, text, noise, seeds))
     seeds.update(cm2_seeds(model, text))
+    seeds.update(struct_seeds(model, text))
     if only:
         import fnmatch
         seeds = {k: v for k, v in seeds.items() if any(fnmatch.fnmatch(k, g) for g in only)}
@@ -270,6 +271,39 @@ def cm2_seeds(model: Model, text: bytes) -> dict:
         "cm2-multi-block": cm2(text[:4000] + records[:4000], block_size=2000, lstm_auto=False),
         "cm2-multi-block-no-lstm": cm2(records[:6000], level=3, block_size=1500,
                                        cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]),
+    }
+
+
+def struct_seeds(model: Model, text: bytes) -> dict:
+    """cm blocks with a region table (model bit 16384): a small tar holding a PGM image, records,
+    x86-like code in an ELF file and a gzip member, as detect() labels it (image, table, x86,
+    compressed, text), with the LSTM in 3 streams and without it. Each at most 8 KB."""
+    import gzip
+    import tarfile
+    rng = random.Random(19)
+    pgm = b"P5\n40 30\n255\n" + bytes((x * 5 + y * 3 + rng.randrange(4)) & 255
+                                       for y in range(30) for x in range(40))
+    records = _records(1200, 8)
+    code = bytearray(b"\x7fELF\x02\x01\x01" + bytes(11) + b"\x3e\x00" + bytes(44))
+    while len(code) < 2000:
+        code += b"\xe8" + struct.pack("<i", rng.randrange(-3000, 3000)) if rng.random() < 0.2 \
+            else bytes([rng.choice(b"\x48\x89\xc7\x8b\x45\x31\xc0\xc3")])
+    packed = gzip.compress(bytes(rng.randrange(256) for _ in range(900)), mtime=0)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in (("a.pgm", pgm), ("r.dat", records), ("a.out", bytes(code)),
+                           ("n.gz", packed), ("README", text[:600])):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+    tar_bytes = out.getvalue().rstrip(b"\0")          # (the end-of-archive zeros say nothing)
+
+    def cm2(data, level, **kw):
+        return Compressor(model, threads=1, level=level, methods=("cm",), **kw).compress(data)
+
+    return {
+        "struct-l2-tar": cm2(tar_bytes, 2),
+        "struct-l4-tar-lstm-3-streams": cm2(tar_bytes, 4, streams=3, lstm_auto=False),
     }
 
 
