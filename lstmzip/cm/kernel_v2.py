@@ -238,6 +238,26 @@ def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
 
 
 @njit(cache=True)
+def ctx_x86(pos, lo, c4, buf, bh):
+    """The N_H_2D context hashes of a byte in an x86 region (after the E8/E9 transform; into
+    bh[N_H_TEXT:]). op = how far back the last E8/E9 opcode is (1..4: this byte is its operand,
+    whose transformed bytes name the call's target), 0 if none is that close."""
+    op = 0
+    for d in range(1, 5):
+        if pos - d >= lo and (buf[pos - d] == 0xE8 or buf[pos - d] == 0xE9):
+            op = d
+            break
+    b = N_H_TEXT
+    c1 = c4 & 0xFF
+    bh[b] = hash2((c4 & 0xFFFF) | (op << 16), 140)            # order 2 and place in an operand
+    bh[b + 1] = hash2((c4 & 0xFFFFFF) | (op << 24), 141)      # order 3 and place in an operand
+    bh[b + 2] = hash2(c1 | ((pos & 15) << 8), 142)            # alignment: padding, function starts
+    bh[b + 3] = hash2(((c4 >> 8) & 0xFF) | (op << 8), 143)    # the byte before, skipping one
+    bh[b + 4] = hash2((c4 >> 16) & 0xFFFF | (op << 16), 144)  # two bytes, skipping one
+    bh[b + 5] = hash2(c4 & 0xF0F0F0FF, 145)                   # order 4, high nibbles of 2..4 back
+
+
+@njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm,
               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs):
@@ -286,7 +306,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         is2d = (kind == K_IMAGE or kind == K_TABLE) and width > 0
         for m in range(N_H):
             use[m] = models & CTX_FAMILY[m]
-            if m >= N_H_TEXT and not is2d:
+            if m >= N_H_TEXT and not is2d and kind != K_X86:
                 use[m] = 0
         col = st[L_COL]
         above = 0
@@ -300,6 +320,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                          c1, c2, buf, bh)
             if width <= REC_MAX:
                 rlen = width                  # the record contexts at the region's row length
+        elif kind == K_X86:
+            ctx_x86(pos, max(st[L_START], regs[r, R_START]), c4, buf, bh)
         r1 = 0
         r2 = 0
         if rlen > 0 and pos - rlen >= st[L_START]:
