@@ -12,17 +12,18 @@ How, in order of trust:
    file), so a tar of images and executables gets its images and executables. Headers found
    anywhere in the block, so a block that starts inside a tar (blocks cut files at any offset)
    still finds the next member.
-2. **Magic numbers** at the start of a file: PGM/PPM/PBM (P5/P6/P4) and uncompressed BMP
-   (8/24/32 bits, rows padded to 4 bytes, data at bfOffBits) give an exact image region with
-   its row length and depth; ELF (i386, x86-64) and PE (i386, AMD64) mark the file as
-   executable, which lowers the bar for x86 below; JPEG, PNG, GIF, zip, gzip, bzip2, xz, zstd
+2. **Magic numbers** at the start of a file: PGM/PPM/PBM (P5/P6/P4), uncompressed BMP
+   (1/8/24/32 bits, rows padded to 4 bytes, data at bfOffBits) and uncompressed TIFF (chunky,
+   strips end to end) give an exact image region with its row length and depth; ELF (i386, x86-64) and PE (i386, AMD64) mark the file as
+   executable, and so do Mach-O i386 / x86-64, which lowers the bar for x86 below; JPEG, PNG, GIF, zip, gzip, bzip2, xz, zstd
    and 7z mark it as compressed, which lowers the bar for "compressed".
 3. **Statistics**, per chunk of ``CHUNK`` bytes (the rest of a file): text (few control bytes,
    valid UTF-8 where there are high bytes); compressed (order-0 entropy >= 7.97 bits a byte;
    7.5 inside a file whose magic says compressed); x86 (``x86.call_score`` on a window of
    ``X86_WINDOW`` bytes around the chunk >= ``x86.X86_MIN_SCORE``, half of that in an
    executable); table (a row length w whose byte-by-byte distance to the row above is clearly
-   smaller than to its neighbours w-1 and w+1: records, headerless images, fax); else binary.
+   smaller than to its neighbours w-1 and w+1: records, headerless images; a 1-bit image, i.e.
+   fax, when most bytes are 00/FF and most others a single edge); else binary.
 
 Deterministic (no clocks, no randomness, no dependence on the machine), never raises on any
 input, and fast: numpy and two small compiled scans, ~50-100 MB/s.
@@ -148,7 +149,7 @@ _COMPRESSED_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a"
 
 def _detect_file(block: bytes, start: int, end: int, out: List[Region]) -> None:
     head = block[start:start + 64]
-    image = _pnm(block, start, end) or _bmp(block, start, end)
+    image = _pnm(block, start, end) or _bmp(block, start, end) or _tiff(block, start, end)
     if image is not None:
         data, length, width, depth, header_kind = image
         out.append(Region(start, data - start, header_kind))
@@ -157,7 +158,8 @@ def _detect_file(block: bytes, start: int, end: int, out: List[Region]) -> None:
             _chunks(block, data + length, end, out, hint=None)
         return
     hint = None
-    if head.startswith(b"\x7fELF") and _u16(block, start + 18) in (3, 62) or _is_pe(block, start, end):
+    if head.startswith(b"\x7fELF") and _u16(block, start + 18) in (3, 62) or _is_pe(block, start, end) \
+            or head[:4] in (b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe") and _u32(block, start + 4) in (7, 0x01000007):
         hint = "exe"
     elif head.startswith(_COMPRESSED_MAGIC) or head.startswith(b"BZh") and head[3:4].isdigit():
         hint = "compressed"
@@ -242,6 +244,49 @@ def _bmp(block: bytes, start: int, end: int):
     return (data, length, row, bpp, KIND_BINARY) if length > 0 else None
 
 
+def _tiff(block: bytes, start: int, end: int):
+    """The same for an uncompressed, chunky TIFF whose strips lie end to end (the common case:
+    one strip, or strips written in order); anything else is left to the statistics."""
+    order = {b"II*\0": "little", b"MM\0*": "big"}.get(block[start:start + 4])
+    if order is None:
+        return None
+
+    def num(at, size):
+        return int.from_bytes(block[start + at:start + at + size], order) if start + at + size <= end else -1
+
+    ifd = num(4, 4)
+    count = num(ifd, 2)
+    if ifd < 8 or not 1 <= count <= 512:
+        return None
+    tags = {}
+    for i in range(count):
+        e = ifd + 2 + 12 * i
+        tag, typ, n = num(e, 2), num(e + 2, 2), num(e + 4, 4)
+        size = {3: 2, 4: 4}.get(typ)
+        if size is None or n < 1:
+            continue
+        at = e + 8 if n * size <= 4 else num(e + 8, 4)
+        tags[tag] = [num(at + size * k, size) for k in range(min(n, 4096))]
+    one = lambda tag, default=-1: tags.get(tag, [default])[0]      # noqa: E731
+    w, h, bps, spp = one(256), one(257), one(258, 1), one(277, 1)
+    offsets, counts = tags.get(273, []), tags.get(279, [])
+    if one(259, 1) != 1 or one(284, 1) != 1 or w <= 0 or h <= 0 or not offsets \
+            or len(counts) != len(offsets) or min(offsets + counts) < 0:
+        return None
+    depth = bps * spp
+    if depth not in (1, 8, 16, 24, 32):
+        return None
+    for k in range(1, len(offsets)):
+        if offsets[k] != offsets[k - 1] + counts[k - 1]:
+            return None
+    row = (w * depth + 7) // 8
+    data = start + offsets[0]
+    if not 8 <= offsets[0] < end - start or not 1 <= row <= 65535:
+        return None
+    length = min(row * h, sum(counts), end - data)
+    return (data, length, row, depth, KIND_BINARY) if length > 0 else None
+
+
 # --- statistics per chunk ------------------------------------------------------------------
 
 _CONTROL = np.zeros(256, bool)
@@ -292,6 +337,8 @@ def _classify(block: bytes, arr: np.ndarray, a: int, b: int, lo: int, hi: int,
     wa = max(lo, min(a - (X86_WINDOW - n) // 2, hi - X86_WINDOW))
     wb = min(hi, wa + X86_WINDOW)
     width, depth, ratio = _row_length(chunk)
+    if width and not depth and _bilevel(chunk, counts):
+        depth = 1
     structured = Region(a, n, KIND_IMAGE if depth else KIND_TABLE, width, depth)
     if width and ratio < ROW_SURE:          # rows this regular are a table, whatever else is in it
         return structured
@@ -302,6 +349,24 @@ def _classify(block: bytes, arr: np.ndarray, a: int, b: int, lo: int, hi: int,
     if width:
         return structured
     return Region(a, n, KIND_BINARY)
+
+
+_FEW_EDGES = np.array([bin(v ^ (v >> 1) & 0x7F).count("1") <= 2 for v in range(256)])
+
+
+def _bilevel(chunk: np.ndarray, counts: np.ndarray) -> bool:
+    """Rows of 1-bit pixels: mostly all-white or all-black bytes (00, FF), the others mostly
+    edges (at most two changes between neighbouring bits, like 00011111 or 00111100, which 23 %
+    of arbitrary byte values are), and no byte position mod 4 more often 00/FF than another
+    (arrays of small 16/32-bit numbers, whose high bytes are 00, fail that)."""
+    n = len(chunk)
+    uniform = int(counts[0] + counts[255])
+    other = n - uniform
+    if n < 64 or uniform < 0.6 * n or other and int(counts[_FEW_EDGES].sum()) - uniform < 0.45 * other:
+        return False
+    flat = (chunk[:n - n % 4] == 0) | (chunk[:n - n % 4] == 255)
+    share = flat.reshape(-1, 4).mean(axis=0)
+    return float(share.max() - share.min()) < 0.1
 
 
 def _distinct_operands(a: np.ndarray) -> float:

@@ -206,3 +206,36 @@ def test_binary_is_the_default():
     rng = np.random.default_rng(4)
     data = (rng.integers(0, 16, 60_000).astype(np.uint8) * np.uint8(9)).tobytes()   # low entropy, no rows
     assert {x.kind for x in detect(data)} <= {KIND_BINARY, KIND_TABLE}
+
+
+def _tiff(w, h, spp, order="<"):
+    """A minimal uncompressed chunky TIFF: header, pixels (one strip), then the IFD."""
+    pixels = bytes((i * 13) & 255 for i in range(w * h * spp))
+    tags = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 1, 8), (259, 3, 1, 1), (273, 4, 1, 8),
+            (277, 3, 1, spp), (278, 3, 1, h), (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
+    ifd = struct.pack(order + "H", len(tags))
+    for tag, typ, n, v in tags:
+        value = struct.pack(order + "H", v) + bytes(2) if typ == 3 else struct.pack(order + "I", v)
+        ifd += struct.pack(order + "HHI", tag, typ, n) + value
+    magic = b"II*\0" if order == "<" else b"MM\0*"
+    return magic + struct.pack(order + "I", 8 + len(pixels)) + pixels + ifd + bytes(4), len(pixels)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_uncompressed_tiff_is_exact(order):
+    tif, n = _tiff(90, 40, 3, order)
+    r = detect(tif)
+    assert Region(8, n, KIND_IMAGE, 270, 24) in r
+    _valid_cover(r, len(tif))
+
+
+def test_adversarial_headers():
+    """A text that starts with "BM", a truncated ELF header, an image header that promises more
+    rows than there are: labelled by what the bytes are, never past the end."""
+    bm = b"BMW drivers' notes: " + TEXT[:4000]
+    assert detect(bm) == [Region(0, len(bm), KIND_TEXT)]
+    for elf in (b"\x7fELF", b"\x7fELF\x02\x01\x01" + bytes(9)):
+        _valid_cover(detect(elf), len(elf))
+    short = b"P5\n100 1000\n255\n" + bytes(range(256)) * 4
+    r = detect(short)
+    assert r[-1] == Region(16, 1024, KIND_IMAGE, 100, 8)

@@ -214,6 +214,16 @@ def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
     ww = near(buf, pos, 2 * bpp, lo)
     colc = min(col, 65535) if kind == K_TABLE else chan
     b = N_H_TEXT
+    if kind == K_IMAGE and depth == 1:       # bilevel: a byte is 8 pixels, the bit coded is one;
+        nnn = near(buf, pos, 3 * width, lo)  # the slot within the context's bucket adds the
+        edge = (nw & 1) | ((ne >> 7) << 1) | ((w & 1) << 2)   # pixels already coded in this byte
+        bh[b] = hash2(w | (n << 8), 150)
+        bh[b + 1] = hash2(n | (edge << 8), 151)
+        bh[b + 2] = hash2(n | (nn << 8) | ((w & 1) << 16), 152)
+        bh[b + 3] = hash2(n | (nn << 8) | (nnn << 16), 153)
+        bh[b + 4] = hash2((w & 0x3F) | (n << 6) | ((nw & 3) << 14) | ((ne >> 6) << 16), 154)
+        bh[b + 5] = hash2(n | (ne << 8) | ((w & 1) << 16), 155)
+        return (0 if n == 0 else 1 if n == 255 else 2) * 8 + (w & 7)
     bh[b] = hash2(w | (n << 8) | (colc << 16), 130)
     bh[b + 1] = hash2(n | (nw << 8) | (ne << 16) | (min(chan, 3) << 24), 131)
     bh[b + 2] = hash2(min(max(w + n - nw, 0), 255) | (colc << 8), 132)

@@ -26,7 +26,7 @@ PROSE = (
 )
 def mixed() -> bytes:
     """A small tar-like file of every region kind detect() finds: a tar header (text), a PGM
-    image, records (table), x86-like code, random bytes (compressed), prose (text)."""
+    image, a PBM (1-bit) image, records (table), x86-like code, random bytes (compressed), prose (text)."""
     import io
     import tarfile
     rng = np.random.default_rng(19)
@@ -38,9 +38,11 @@ def mixed() -> bytes:
     for at in range(0, len(code) - 5, 24):        # a CALL rel32 to a nearby target every 24 bytes
         code[at:at + 5] = b"\xe8" + int(rng.integers(-4000, 4000)).to_bytes(4, "little", signed=True)
     noise = rng.integers(0, 256, 20000, np.uint8).tobytes()
+    disc = ((x - 30) ** 2 + (y - 24) ** 2 < 300) | (x % 16 == 0)        # a 1-bit drawing, 64 x 48
+    pbm = b"P4\n64 48\n" + np.packbits(disc, axis=1).tobytes()
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in (("img.pgm", pgm), ("records.dat", records), ("a.out", bytes(code)),
+        for name, data in (("img.pgm", pgm), ("fax.pbm", pbm), ("records.dat", records), ("a.out", bytes(code)),
                            ("noise.bin", noise), ("README", PROSE * 3)):
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
