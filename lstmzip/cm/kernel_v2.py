@@ -248,6 +248,26 @@ def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
 
 
 @njit(cache=True)
+def ctx_bilevel(width, pos, lo, c4, buf, bh):
+    """In a 1-bit image, contexts 3..9 (orders 4+ and word: noise for pixels) become seven more
+    pixel neighbourhoods; contexts 10..22 are off there (code_step)."""
+    n = near(buf, pos, width, lo)
+    nw = near(buf, pos, width + 1, lo)
+    ne = near(buf, pos, width - 1, lo) if width > 1 else np.int64(0)
+    nn = near(buf, pos, 2 * width, lo)
+    c1 = c4 & 0xFF
+    edge = (nw & 1) | ((ne >> 7) << 1) | ((c1 & 1) << 2)
+    bh[3] = hash2(nw | (n << 8) | (ne << 16), 156)
+    bh[4] = hash2(n | (nn << 8) | (edge << 16) | ((c1 & 3) << 19), 157)
+    bh[5] = hash2((c1 & 0xF) | (n << 4) | ((nn & 0x3C) << 10), 158)
+    bh[6] = hash2((c4 >> 8) & 0xFF | (n << 8), 159)
+    bh[7] = hash2(n | (nn << 8) | (near(buf, pos, 3 * width, lo) << 16)
+                  | (near(buf, pos, 4 * width, lo) << 24), 160)
+    bh[8] = hash2(nw | (n << 8) | ((c1 & 7) << 16), 161)
+    bh[9] = hash2(ne | (n << 8) | (near(buf, pos, 2 * width - 1, lo) << 16), 162)
+
+
+@njit(cache=True)
 def ctx_x86(pos, lo, c4, buf, bh):
     """The N_H_2D context hashes of a byte in an x86 region (after the E8/E9 transform; into
     bh[N_H_TEXT:]). op = how far back the last E8/E9 opcode is (1..4: this byte is its operand,
@@ -318,6 +338,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             use[m] = models & CTX_FAMILY[m]
             if m >= N_H_TEXT and not is2d and kind != K_X86:
                 use[m] = 0
+            if is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1 and 10 <= m < N_H_TEXT:
+                use[m] = 0                    # (3..9 become pixel contexts: ctx_bilevel)
         col = st[L_COL]
         above = 0
         if st[L_PLINE] >= 0 and st[L_PLINE] + col < st[L_LINE]:
@@ -339,6 +361,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if pos - 2 * rlen >= st[L_START]:
                 r2 = np.int64(buf[pos - 2 * rlen])
         ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
+        if is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1:
+            ctx_bilevel(width, pos, max(st[L_START], regs[r, R_START]), c4, buf, bh)
         # -- match model: follow the current match or find one (kernel.py's rules)
         mlen, mptr = match_find(st[L_MLEN], st[L_MPTR], c4, st[L_C8], pos, st[L_START],
                                 (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, known,
