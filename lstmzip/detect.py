@@ -53,6 +53,7 @@ MIN_ROWS = 4                # ... seen at least this many times in the chunk
 ROW_GAIN = 0.70             # distance to the row above <= this x distance to its neighbours
 ROW_SURE = 0.35             # ... this much smaller: a table even if it scores as code
 X86_SCORE = 0.20            # call_score a window needs to be called code (0.10 in an executable)
+X86_OVER_ROWS = 0.50        # ... and this where the chunk also has rows (records of numbers)
 X86_DISTINCT = 0.30         # ... and the share of distinct CALL/JMP operands among its candidates
 
 
@@ -342,8 +343,8 @@ def _classify(block: bytes, arr: np.ndarray, a: int, b: int, lo: int, hi: int,
     structured = Region(a, n, KIND_IMAGE if depth else KIND_TABLE, width, depth)
     if width and ratio < ROW_SURE:          # rows this regular are a table, whatever else is in it
         return structured
-    window = block[wa:wb]
-    if x86.call_score(window) >= X86_SCORE * (0.5 if hint == "exe" else 1.0) \
+    score = x86.call_score(block[wa:wb])
+    if score >= X86_SCORE * (0.5 if hint == "exe" else 1.0) and (not width or score >= X86_OVER_ROWS) \
             and _distinct_operands(arr[wa:wb]) >= X86_DISTINCT:
         return Region(a, n, KIND_X86)
     if width:
@@ -384,7 +385,8 @@ def _row_length(chunk: np.ndarray):
     the byte w back than to the bytes w-1 and w+1 back, or (0, 0). Candidates: the distances
     at which byte values recur most, and the peaks of the chunk's autocorrelation. When the
     best is a pixel's size (2, 3 or 4 bytes) and a multiple of it is as good, that multiple
-    is the row of a headerless image with that depth (depth 0 otherwise: a table). ratio: the
+    is the row of a headerless image with that depth; so is a best row length that is a
+    multiple of a passing pixel size (depth 0 otherwise: a table). ratio: the
     distance to the row above over the smaller distance to its neighbours."""
     n = len(chunk)
     maxw = min(MAX_ROW, n // MIN_ROWS - 1)
@@ -398,8 +400,8 @@ def _row_length(chunk: np.ndarray):
     spec = np.fft.rfft(x, size)
     ac = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, size)[:maxw + 2] / (n - np.arange(maxw + 2))
     peaks = np.flatnonzero((ac[2:-1] > ac[1:-2]) & (ac[2:-1] >= ac[3:])) + 2
-    if len(peaks):
-        cands |= {int(c) for c in peaks[np.argsort(-ac[peaks], kind="stable")[:8]]}
+    if len(peaks):            # (and their neighbours: 16-bit rows peak a byte or two off)
+        cands |= {int(c) + d for c in peaks[np.argsort(-ac[peaks], kind="stable")[:8]] for d in range(-2, 3)}
     scored = {}
 
     def ratio(w):
@@ -411,10 +413,13 @@ def _row_length(chunk: np.ndarray):
         return 0, 0, 1.0
     best_ratio, best = passing[0]
     if best <= 4:
-        rows = [w for _, w in passing if w > 4 * best and w % best == 0
-                and scored[w] <= 1.1 * scored[best]]
+        rows = [w for _, w in passing if w > 4 * best and w % best == 0]
         if rows:
             return min(rows, key=lambda w: scored[w]), 8 * best, best_ratio
+    else:                     # a row whose pixels (2, 3 or 4 bytes) also show: an image
+        pixels = [(r, w) for r, w in passing if w <= 4 and best % w == 0]
+        if pixels:
+            return best, 8 * min(pixels)[1], best_ratio
     return best, 0, best_ratio
 
 
