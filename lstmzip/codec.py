@@ -309,13 +309,13 @@ def _cm_steps_compiled(pred, steps: int, s: int, last: int, progress: Progress,
 
 def block_regions(params: CMParams, data: bytes):
     """The regions a cm block with these parameters stores (detect.py): None without the
-    ``struct`` bit, [] when the block holds nothing but text and binary (then the block is
-    written without the bit: no region table, no sixth mixer, the bytes of the plain model)."""
+    ``struct`` bit, [] when the block holds nothing but text (then the block is written without
+    the bit: no region table, no sixth mixer, the bytes of the plain model)."""
     if not params.models & MODEL_BITS["struct"]:
         return None
-    from .detect import KIND_BINARY, KIND_TEXT, detect
+    from .detect import KIND_TEXT, detect
     regions = detect(data)
-    return regions if any(r.kind not in (KIND_TEXT, KIND_BINARY) for r in regions) else []
+    return regions if any(r.kind != KIND_TEXT for r in regions) else []
 
 
 def struct_plan(params: CMParams, data: bytes, regions=None):

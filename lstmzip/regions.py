@@ -15,8 +15,8 @@ model bit stores the labels right after its parameters, so the decoder never gue
 bytes.) What the kinds change: an x86 region is coded after the E8/E9 transform (``x86.py``;
 positions counted from the region's start) and restored after decoding; image and table
 regions get the 2-D contexts of ``cm/kernel_v2.py``; a compressed region is coded at 8 bits a
-byte without modelling. Text and binary regions are modelled alike; the kind selects mixer
-weights.
+byte without modelling; binary regions get the contexts x86 regions get (without the
+transform). The kind also selects mixer weights.
 """
 
 from __future__ import annotations

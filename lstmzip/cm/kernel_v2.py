@@ -268,9 +268,9 @@ def ctx_bilevel(width, pos, lo, c4, buf, bh):
 
 
 @njit(cache=True)
-def ctx_x86(pos, lo, c4, buf, bh):
-    """The N_H_2D context hashes of a byte in an x86 region (after the E8/E9 transform; into
-    bh[N_H_TEXT:]). op = how far back the last E8/E9 opcode is (1..4: this byte is its operand,
+def ctx_binary(pos, lo, c4, buf, bh):
+    """The N_H_2D context hashes of a byte in an x86 or binary region (x86: after the E8/E9
+    transform; into bh[N_H_TEXT:]). op = how far back the last E8/E9 opcode is (1..4: this byte is its operand,
     whose transformed bytes name the call's target), 0 if none is that close."""
     op = 0
     for d in range(1, 5):
@@ -336,7 +336,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         is2d = (kind == K_IMAGE or kind == K_TABLE) and width > 0
         for m in range(N_H):
             use[m] = models & CTX_FAMILY[m]
-            if m >= N_H_TEXT and not is2d and kind != K_X86:
+            if m >= N_H_TEXT and not is2d and kind != K_X86 and kind != K_BINARY:
                 use[m] = 0
             if is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1 and 10 <= m < N_H_TEXT:
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_bilevel)
@@ -352,8 +352,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                          c1, c2, buf, bh)
             if width <= REC_MAX:
                 rlen = width                  # the record contexts at the region's row length
-        elif kind == K_X86:
-            ctx_x86(pos, max(st[L_START], regs[r, R_START]), c4, buf, bh)
+        elif kind == K_X86 or kind == K_BINARY:
+            ctx_binary(pos, max(st[L_START], regs[r, R_START]), c4, buf, bh)
         r1 = 0
         r2 = 0
         if rlen > 0 and pos - rlen >= st[L_START]:
