@@ -17,8 +17,8 @@ How, in order of trust:
    strips end to end) give an exact image region with its row length and depth; ELF (i386, x86-64) and PE (i386, AMD64) mark the file as
    executable, and so do Mach-O i386 / x86-64, which lowers the bar for x86 below; JPEG, PNG, GIF, zip, gzip, bzip2, xz, zstd
    and 7z mark it as compressed, which lowers the bar for "compressed".
-3. **Statistics**, per chunk of ``CHUNK`` bytes (the rest of a file): text (few control bytes,
-   valid UTF-8 where there are high bytes); compressed (order-0 entropy >= 7.97 bits a byte;
+3. **Statistics**, per chunk of ``CHUNK`` bytes (the rest of a file): text (few control bytes
+   or 90 % printable ASCII, and valid UTF-8 where there are high bytes); compressed (order-0 entropy >= 7.97 bits a byte;
    7.5 inside a file whose magic says compressed); x86 (``x86.call_score`` on a window of
    ``X86_WINDOW`` bytes around the chunk >= ``x86.X86_MIN_SCORE``, half of that in an
    executable); table (a row length w whose byte-by-byte distance to the row above is clearly
@@ -324,7 +324,8 @@ def _classify(block: bytes, arr: np.ndarray, a: int, b: int, lo: int, hi: int,
     counts = np.bincount(chunk, minlength=256)
     control = int(counts[_CONTROL].sum())
     high = int(counts[128:].sum())
-    if control <= n // 100:
+    printable = int(counts[32:127].sum() + counts[9] + counts[10] + counts[13])
+    if control <= n // 100 or printable >= 0.9 * n:      # (terminal sessions: NUL, BS, ESC)
         bad = 0
         if high:
             bad = block[a:b].decode("utf-8", "replace").count("\ufffd")
