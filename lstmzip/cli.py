@@ -568,7 +568,7 @@ def _block_kind(bh, payload: bytes) -> str:
     name = fmt.METHOD_NAMES.get(bh.method, str(bh.method))
     if bh.method in fmt.CM_METHODS:
         try:
-            p = CMParams.unpack(payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload)
+            p = CMParams.unpack(_cm_part(bh, payload))
         except LstmzipError:                    # damaged parameters: the method's name alone
             return name
         name = f"cm -{p.level}" + (("+deep" if p.adapt.deep else "+adapt") if p.adapt.on else "") \
@@ -576,6 +576,11 @@ def _block_kind(bh, payload: bytes) -> str:
     elif bh.method == fmt.LSTM:
         name += " -1"
     return name
+
+
+def _cm_part(bh, payload: bytes) -> bytes:
+    """A cm or cm+dict block's cm payload (its parameters first): cm+dict's transform head skipped."""
+    return payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload
 
 
 def _block_models(bh, payload: bytes) -> str:
@@ -586,7 +591,7 @@ def _block_models(bh, payload: bytes) -> str:
     if bh.method not in fmt.CM_METHODS:
         return "-"
     try:
-        return CMParams.unpack(payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload).names()
+        return CMParams.unpack(_cm_part(bh, payload)).names()
     except LstmzipError:
         return "?"
 
@@ -597,7 +602,7 @@ def _block_regions(bh, payload: bytes) -> str:
     from .cm import MODEL_BITS, CMParams
     if bh.method not in fmt.CM_METHODS:
         return ""
-    raw = payload[fmt.TRANSFORM_HEAD.size:] if bh.method == fmt.CM_TEXT else payload
+    raw = _cm_part(bh, payload)
     try:
         p = CMParams.unpack(raw)
         if not p.models & MODEL_BITS["struct"]:

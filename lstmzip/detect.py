@@ -486,10 +486,7 @@ def _limit(regions: List[Region], max_regions: int) -> List[Region]:
             out[:2] = [Region(first.start, first.length + second.length, second.kind, second.width,
                               second.depth)]
         regions = _merge(out)
-        bar *= 2
-        if bar > 1 << 40:
-            total = sum(r.length for r in regions)
-            return [Region(regions[0].start, total, KIND_BINARY)]
+        bar *= 2                  # (once bar exceeds the block, one region is left)
     return regions
 
 

@@ -129,5 +129,3 @@ def describe(regions: Sequence[Region]) -> str:
         parts = parts[:6] + [f"... {len(parts) - 7} more", parts[-1]]
     return ", ".join(parts)
 
-
-assert KIND_COMPRESSED == 5 and KIND_X86 == 2

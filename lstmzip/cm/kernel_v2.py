@@ -39,6 +39,7 @@ from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, 
                      apm_predict,
                      apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
                      mix_update, record_update, squash, stretch)
+from ..detect import KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86
 from .states import NEXT, TOTAL
 
 # ---- layout ----------------------------------------------------------------------------------
@@ -68,8 +69,9 @@ USE_LSTM, USE_ORDERS, USE_WORD, USE_COLUMN, USE_MATCH, USE_APM, USE_TWIN = 1, 2,
 USE_SPARSE, USE_RECORD, USE_CLASS, USE_CODE, USE_INDIRECT, USE_FIELD = 256, 512, 1024, 2048, 4096, 8192
 USE_STRUCT = 16384  # the block has a region table (kinds: detect.py); 2-D contexts in images and tables
 
-# Region kinds (lstmzip/detect.py) and the columns of the regions array the kernels read.
-K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED = range(6)
+# Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
+K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED = (KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE,
+                                                           KIND_TABLE, KIND_COMPRESSED)
 R_START, R_END, R_KIND, R_WIDTH, R_DEPTH = range(5)
 
 # Which switch each hashed context belongs to.
@@ -198,8 +200,9 @@ def near(buf, pos, d, lo):
 
 @njit(cache=True)
 def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
-    """The N_H_2D context hashes of a byte in an image or table region (into bh[N_H_TEXT:]);
-    returns the sixth mixer's selector (0..31).
+    """The N_H_2D context hashes of a byte in an image or table region (into bh[N_H_TEXT:]; a
+    1-bit image also rewrites bh[3..9], so this runs after ctx_hashes); returns the sixth mixer's
+    selector (0..31).
 
     bpp = bytes per pixel (depth / 8, at least 1: 1-bit images and tables are rows of bytes),
     chan = the byte's place in its pixel; w, n, nw, ne, nn, ww: the same byte of the pixel left,
@@ -223,6 +226,16 @@ def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
         bh[b + 3] = hash2(n | (nn << 8) | (nnn << 16), 153)
         bh[b + 4] = hash2((w & 0x3F) | (n << 6) | ((nw & 3) << 14) | ((ne >> 6) << 16), 154)
         bh[b + 5] = hash2(n | (ne << 8) | ((w & 1) << 16), 155)
+        # text contexts 3..9 (orders 4+, words: noise for pixels) become seven more neighbourhoods
+        # (with the lane's c1, c2, which ctx_hashes wrote them from; code_step turns 10..22 off)
+        edge1 = (nw & 1) | ((ne >> 7) << 1) | ((c1 & 1) << 2)
+        bh[3] = hash2(nw | (n << 8) | (ne << 16), 156)
+        bh[4] = hash2(n | (nn << 8) | (edge1 << 16) | ((c1 & 3) << 19), 157)
+        bh[5] = hash2((c1 & 0xF) | (n << 4) | ((nn & 0x3C) << 10), 158)
+        bh[6] = hash2(c2 | (n << 8), 159)
+        bh[7] = hash2(n | (nn << 8) | (nnn << 16) | (near(buf, pos, 4 * width, lo) << 24), 160)
+        bh[8] = hash2(nw | (n << 8) | ((c1 & 7) << 16), 161)
+        bh[9] = hash2(ne | (n << 8) | (near(buf, pos, 2 * width - 1, lo) << 16), 162)
         return (0 if n == 0 else 1 if n == 255 else 2) * 8 + (w & 7)
     bh[b] = hash2(w | (n << 8) | (colc << 16), 130)
     bh[b + 1] = hash2(n | (nw << 8) | (ne << 16) | (min(chan, 3) << 24), 131)
@@ -245,26 +258,6 @@ def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
         d >>= 1
         q += 1
     return min(chan, 3) * 8 + q
-
-
-@njit(cache=True)
-def ctx_bilevel(width, pos, lo, c4, buf, bh):
-    """In a 1-bit image, contexts 3..9 (orders 4+ and word: noise for pixels) become seven more
-    pixel neighbourhoods; contexts 10..22 are off there (code_step)."""
-    n = near(buf, pos, width, lo)
-    nw = near(buf, pos, width + 1, lo)
-    ne = near(buf, pos, width - 1, lo) if width > 1 else np.int64(0)
-    nn = near(buf, pos, 2 * width, lo)
-    c1 = c4 & 0xFF
-    edge = (nw & 1) | ((ne >> 7) << 1) | ((c1 & 1) << 2)
-    bh[3] = hash2(nw | (n << 8) | (ne << 16), 156)
-    bh[4] = hash2(n | (nn << 8) | (edge << 16) | ((c1 & 3) << 19), 157)
-    bh[5] = hash2((c1 & 0xF) | (n << 4) | ((nn & 0x3C) << 10), 158)
-    bh[6] = hash2((c4 >> 8) & 0xFF | (n << 8), 159)
-    bh[7] = hash2(n | (nn << 8) | (near(buf, pos, 3 * width, lo) << 16)
-                  | (near(buf, pos, 4 * width, lo) << 24), 160)
-    bh[8] = hash2(nw | (n << 8) | ((c1 & 7) << 16), 161)
-    bh[9] = hash2(ne | (n << 8) | (near(buf, pos, 2 * width - 1, lo) << 16), 162)
 
 
 @njit(cache=True)
@@ -339,21 +332,14 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if m >= N_H_TEXT and not is2d and kind != K_X86 and kind != K_BINARY:
                 use[m] = 0
             if is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1 and 10 <= m < N_H_TEXT:
-                use[m] = 0                    # (3..9 become pixel contexts: ctx_bilevel)
+                use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
         col = st[L_COL]
         above = 0
         if st[L_PLINE] >= 0 and st[L_PLINE] + col < st[L_LINE]:
             above = np.int64(buf[st[L_PLINE] + col])
         rlen = st[L_RLEN]
-        sel = 32 + kind
-        if is2d:
-            lo = max(st[L_START], regs[r, R_START])
-            sel = ctx_2d(kind, width, regs[r, R_DEPTH], (pos - regs[r, R_START]) % width, pos, lo,
-                         c1, c2, buf, bh)
-            if width <= REC_MAX:
-                rlen = width                  # the record contexts at the region's row length
-        elif kind == K_X86 or kind == K_BINARY:
-            ctx_binary(pos, max(st[L_START], regs[r, R_START]), c4, buf, bh)
+        if is2d and width <= REC_MAX:
+            rlen = width                      # the record contexts at the region's row length
         r1 = 0
         r2 = 0
         if rlen > 0 and pos - rlen >= st[L_START]:
@@ -361,8 +347,13 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if pos - 2 * rlen >= st[L_START]:
                 r2 = np.int64(buf[pos - 2 * rlen])
         ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
-        if is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1:
-            ctx_bilevel(width, pos, max(st[L_START], regs[r, R_START]), c4, buf, bh)
+        lo = max(st[L_START], regs[r, R_START])  # no context looks before the lane or the region
+        sel = 32 + kind
+        if is2d:
+            sel = ctx_2d(kind, width, regs[r, R_DEPTH], (pos - regs[r, R_START]) % width, pos, lo,
+                         c1, c2, buf, bh)
+        elif kind == K_X86 or kind == K_BINARY:
+            ctx_binary(pos, lo, c4, buf, bh)
         # -- match model: follow the current match or find one (kernel.py's rules)
         mlen, mptr = match_find(st[L_MLEN], st[L_MPTR], c4, st[L_C8], pos, st[L_START],
                                 (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, known,
