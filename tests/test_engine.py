@@ -2,6 +2,7 @@
 BLAS kernels and thread counts (with the float32 control that shows why this matters)."""
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -156,6 +157,27 @@ def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_mode
     packed = tmp_path / "x.lstmz"
     blob = Compressor(wide_model, methods=(method,), streams=16, level=4, adapt=adapt).compress(data)
     assert block_methods(blob) == [method]
+    packed.write_bytes(blob)
+    want = hashlib.sha256(data).hexdigest()
+    for env in _environments():
+        assert _probe("decode", packed, wide_model, **env) == want, env
+    pytest.importorskip("tensorflow")
+    assert _probe("decode", packed, wide_model, "tf") == want
+
+
+def test_struct_block_decodes_identically_everywhere(tmp_path, wide_model, probe_text):
+    """A cm block with a region table (image, table, x86, compressed regions beside text), the
+    LSTM in 16 streams: the same bits under every BLAS kernel, thread count and TF."""
+    from lstmzip import format as fmt
+    from lstmzip.cm import MODEL_BITS, CMParams
+    from lstmzip.codec import Decompressor
+    data = probe_text.read_bytes()[:3000] + (REPO / "tests" / "data" / "golden" / "mixed.bin").read_bytes()[:30000]
+    blob = Compressor(wide_model, methods=("cm",), streams=16, level=4, lstm_auto=False).compress(data)
+    assert block_methods(blob) == ["cm"]
+    payload = next(p for _, bh, p in Decompressor().blocks(io.BytesIO(blob)) if not isinstance(bh, fmt.End))
+    models = CMParams.unpack(payload).models
+    assert models & MODEL_BITS["struct"] and models & MODEL_BITS["lstm"]
+    packed = tmp_path / "x.lstmz"
     packed.write_bytes(blob)
     want = hashlib.sha256(data).hexdigest()
     for env in _environments():
