@@ -10,11 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from lstmzip.cm import ALL_MODELS, MODEL_BITS, V2, CMParams, kernel_v2 as k2, states
+from lstmzip.cm import ALL_MODELS, EXT, EXT_MODELS, MODEL_BITS, V2, CMParams, kernel_v2 as k2, states
 from lstmzip.codec import Compressor, Decompressor, choose_cm_streams, cm_params
 from lstmzip.errors import LstmzipError
 
-from conftest import REPO, block_methods
+from conftest import DATA, REPO, block_methods
 
 TEXT = (REPO / "README.md").read_bytes()[:6000]
 
@@ -98,15 +98,45 @@ def test_buckets_match_a_plain_three_way_table():
 # ---- parameters --------------------------------------------------------------------------------
 
 def test_v2_params_round_trip_and_unknown_switches_are_refused():
-    p = CMParams(level=6, models=(ALL_MODELS & ~MODEL_BITS["code"]) | V2, table_bits=20,
-                 match_bits=16)
+    p = CMParams(level=6, models=(ALL_MODELS & ~MODEL_BITS["code"] & ~EXT_MODELS) | V2,
+                 table_bits=20, match_bits=16)
     raw = p.pack()
     assert len(raw) == 7 and CMParams.unpack(raw) == p and p.v2
     with pytest.raises(LstmzipError):
         CMParams.unpack(raw[:6])                              # v2 needs its seventh byte
     with pytest.raises(LstmzipError):
-        CMParams.unpack(raw[:6] + bytes([0x80]))              # a switch this version lacks
+        CMParams.unpack(raw[:6] + bytes([0x80]))              # EXT without its eighth byte
+    with pytest.raises(LstmzipError):
+        CMParams.unpack(raw[:1] + bytes([0x7F]) + raw[2:])    # twin without adapting (v1)
     assert cm_params(6, 1 << 20).v2
+
+
+def test_extension_params_round_trip_and_forged_bytes_are_refused():
+    """The extension's switches travel in an eighth byte, flagged by model bit 32768."""
+    p = CMParams(level=6, models=(ALL_MODELS & ~MODEL_BITS["run"]) | V2, table_bits=20,
+                 match_bits=16)
+    assert p.models & EXT                                     # set whenever an extension bit is
+    raw = p.pack()
+    assert len(raw) == 8 == p.packed_len and CMParams.unpack(raw) == p
+    assert raw[7] == (ALL_MODELS & ~MODEL_BITS["run"]) >> 16
+    with pytest.raises(LstmzipError, match="truncated"):
+        CMParams.unpack(raw[:7])                              # EXT promises an eighth byte
+    with pytest.raises(LstmzipError, match="invalid"):
+        CMParams.unpack(raw[:7] + bytes([0]))                 # EXT with no extension switch
+    assert cm_params(6, 1 << 20).models & EXT_MODELS == EXT_MODELS      # the default: all of it
+    names = CMParams.unpack(raw).names()
+    assert "det" in names and "indirect2" in names and ",run," not in names
+
+
+def test_blocks_without_the_extension_code_as_before(golden_model):
+    """Pinned by a golden file written before the extension existed: the same call with the
+    extension switched off writes exactly its bytes (its block is v2 without EXT)."""
+    golden = DATA / "golden"
+    old = (golden / "prose-cmv2-nolstm.lstmz").read_bytes()
+    again = Compressor(golden_model, methods=("cm", "stored"), level=2,
+                       cm_models=ALL_MODELS & ~MODEL_BITS["lstm"] & ~EXT_MODELS).compress(
+        (golden / "prose.bin").read_bytes())
+    assert again == old
 
 
 # ---- the LSTM only where it pays -------------------------------------------------------------
@@ -198,7 +228,8 @@ def test_blocks_without_the_lstm_round_trip_and_refuse_a_truncated_code(tiny_mod
 def test_v2_compiled_and_interpreted_give_identical_files(tmp_path, tiny_model_path):
     """NUMBA_DISABLE_JIT runs kernel_v2.py as plain Python (unbounded ints): an overflow or type
     promotion in the compiled code would change the bytes. With and without the LSTM, and with
-    a region of every kind (the struct model's 2-D contexts and sixth mixer), labelled by hand."""
+    a region of every kind (the struct model's 2-D contexts and sixth mixer), labelled by hand;
+    with the extension (the default) and without it."""
     records = b"".join(bytes([i & 255, 7, 0, 0]) * 4 for i in range(40))
     code = b"def f(x):\n    if x:\n        return [x, (x + 1)]\n" * 6
     data = TEXT[:700] + records + code + TEXT[:300]
@@ -214,7 +245,9 @@ def test_v2_compiled_and_interpreted_give_identical_files(tmp_path, tiny_model_p
               "a=Compressor(sys.argv[2], methods=('cm',), level=4, streams=3, lstm_auto=False).compress(d);"
               "b=Compressor(sys.argv[2], methods=('cm',), level=2,"
               " cm_models=ALL_MODELS & ~MODEL_BITS['lstm']).compress(d);"
-              "print(hashlib.sha256(a + b).hexdigest())")
+              "c=Compressor(sys.argv[2], methods=('cm',), level=2,"
+              " cm_models=ALL_MODELS & ~MODEL_BITS['lstm'] & ~EXT_MODELS).compress(d[:1500]);"
+              "print(hashlib.sha256(a + b + c).hexdigest())")
     digests = set()
     for jit in ("0", "1"):
         env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_DISABLE_JIT=jit)

@@ -91,3 +91,19 @@ def test_golden_set_covers_every_region_kind():
                 kinds |= {r.kind for r in regions}
                 with_lstm.add(bool(params.models & MODEL_BITS["lstm"]))
     assert kinds == set(range(len(KIND_NAMES))) and with_lstm == {True, False}
+
+
+def test_golden_set_covers_the_extension_with_and_without_the_lstm():
+    """cm blocks with the third byte of switches (model bit 32768), every switch of it on."""
+    from lstmzip.cm import EXT, EXT_MODELS, MODEL_BITS, CMParams
+    seen = set()
+    for p in PAIRS:
+        src = io.BytesIO(p.read_bytes())
+        for header, bh, payload in Decompressor().blocks(src, members=True):
+            if isinstance(bh, fmt.End) or bh.method != fmt.CM:
+                continue
+            params = CMParams.unpack(payload)
+            if params.models & EXT:
+                assert params.models & EXT_MODELS == EXT_MODELS
+                seen.add((bool(params.models & MODEL_BITS["lstm"]), bool(params.models & MODEL_BITS["struct"])))
+    assert {(True, False), (False, False), (False, True)} <= seen

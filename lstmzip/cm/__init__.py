@@ -32,13 +32,18 @@ from ..errors import LstmzipError
 
 MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm": 32,
               "sparse": 256, "record": 512, "class": 1024, "code": 2048, "indirect": 4096,
-              "field": 8192, "struct": 16384}
+              "field": 8192, "struct": 16384,
+              # the extension (a third byte of switches; EXT marks it)
+              "run": 1 << 16, "long": 1 << 17, "line": 1 << 18, "markup": 1 << 19, "word2": 1 << 20,
+              "det": 1 << 21, "rates": 1 << 22, "indirect2": 1 << 23}
 V1_MODELS = 63                      # the switches a v1 block (kernel.py) knows
-ALL_MODELS = V1_MODELS | 0x7F00
+EXT = 32768                         # v2 blocks: the switches go on in a third byte (bits 16..23)
+EXT_MODELS = 0xFF0000
+ALL_MODELS = V1_MODELS | 0x7F00 | EXT_MODELS
 TWIN = 64                           # adaptive blocks: the static LSTM stays an input beside the adapted one
 V2 = 128                            # the block is coded by the v2 predictor (kernel_v2.py)
 PARAMS_LEN = 6                      # v1: level, model mask, table bits, match bits, adapt window, adapt lr
-PARAMS_LEN_V2 = 7                   # v2: ... and the high byte of the model mask
+PARAMS_LEN_V2 = 7                   # v2: ... and the high byte of the model mask (+1 byte with EXT)
 MIN_TABLE_BITS, MAX_TABLE_BITS = 16, 28
 MIN_MATCH_BITS, MAX_MATCH_BITS = 12, 24
 
@@ -53,28 +58,42 @@ class CMParams:
     adapt_lr_shift: int = 0         # its learning rate 2**-shift (lstmzip/adapt.py)
     adapt_deep_shift: int = 0       # > 0: every layer adapts (BPTT), learning rate 2**-this
 
+    def __post_init__(self):
+        if self.models & V2 and self.models & EXT_MODELS:     # the extension byte is written
+            object.__setattr__(self, "models", self.models | EXT)
+
     @property
     def v2(self) -> bool:
         return bool(self.models & V2)
 
     @property
     def packed_len(self) -> int:
-        return PARAMS_LEN_V2 if self.v2 else PARAMS_LEN
+        return (PARAMS_LEN_V2 + bool(self.models & EXT)) if self.v2 else PARAMS_LEN
 
     def pack(self) -> bytes:
         # byte 4: window (low nibble) | deep learning rate (high nibble, 0 = output layer only)
         head = bytes([self.level, self.models & 0xFF, self.table_bits, self.match_bits,
                       self.adapt_window_log2 | self.adapt_deep_shift << 4, self.adapt_lr_shift])
-        return head + bytes([self.models >> 8]) if self.v2 else head
+        if not self.v2:
+            return head
+        if self.models & EXT:
+            return head + bytes([(self.models >> 8) & 0xFF, self.models >> 16])
+        return head + bytes([self.models >> 8])
 
     @classmethod
     def unpack(cls, raw: bytes) -> "CMParams":
-        if len(raw) < PARAMS_LEN or (raw[1] & V2 and len(raw) < PARAMS_LEN_V2):
+        if len(raw) < PARAMS_LEN or (raw[1] & V2 and len(raw) < PARAMS_LEN_V2) \
+                or (raw[1] & V2 and raw[PARAMS_LEN] & (EXT >> 8) and len(raw) < PARAMS_LEN_V2 + 1):
             raise LstmzipError("cm parameters truncated")
         level, models, tbits, mbits, adapt, alr = raw[:PARAMS_LEN]
         if models & V2:
             models |= raw[PARAMS_LEN] << 8
             known = ALL_MODELS | TWIN | V2
+            if models & EXT:
+                models |= raw[PARAMS_LEN + 1] << 16
+                if not models & EXT_MODELS:          # the compressor never writes an empty byte
+                    raise LstmzipError("invalid cm parameters")
+                known |= EXT
         else:
             known = V1_MODELS | TWIN
         awin, deep = adapt & 15, adapt >> 4
@@ -101,7 +120,8 @@ class CMParams:
         tables = (4 << self.table_bits) + (4 << self.match_bits)
         if self.v2:
             from . import kernel_v2 as k2
-            return tables + 256 * 256 * 2 + 2 * 65536 * 2 + k2.N_SETS * k2.N_IN * 8 \
+            runs = (4 << max(16, self.table_bits - 3)) if self.models & MODEL_BITS["run"] else 0
+            return tables + runs + 256 * 256 * 2 + 2 * 65536 * 2 + k2.N_SETS * k2.N_IN * 8 \
                 + (256 + 65536 * 3) * 33 * 8 + lanes * (256 * 16 + k2.N_LANE * 8)
         from . import kernel as k
         return tables + 256 * 256 * 2 + k.N_SETS * k.N_IN * 8 + (256 + 65536) * 33 * 8 \
@@ -163,7 +183,7 @@ class Predictor:
             self.slots = _zeroed(4 << params.table_bits, np.uint8)   # bit-history buckets
             self.sm = np.zeros((k.N_H, 256), np.int64)
             self.sm[:, :len(INIT_P)] = INIT_P
-            self.ind2 = np.zeros(65536, np.uint16)
+            self.ind2 = np.zeros(65536 * 2 + 256, np.uint16)
             self.ind3 = np.zeros(65536, np.uint16)
             self.apm3 = np.tile(apm_row, 65536).astype(np.int64)
             self.apm5 = np.tile(apm_row, 65536).astype(np.int64)
@@ -173,6 +193,11 @@ class Predictor:
                 regions = np.array([[0, len(buf), k.K_TEXT, 0, 0]], np.int64)
             self.regions = regions
             self.work = np.zeros(k.WORK_LEN, np.int64)           # code_step's scratch, per block
+            if params.models & k.USE_RUN:                       # the run contexts' bytes and counts
+                self.runs = _zeroed(1 << max(16, params.table_bits - 3), np.uint32)
+            else:
+                self.runs = np.zeros(1, np.uint32)
+            self.rsm = np.full((k.N_RUN, 32), 32768, np.int64)
         else:
             k = k1
             self.slots = _zeroed(1 << params.table_bits, np.uint32)  # untouched pages cost no RAM
@@ -182,7 +207,7 @@ class Predictor:
         if params.models & MODEL_BITS["lstm"]:
             self.weights[:, 0] = 65536                       # start out as the LSTM alone
         elif params.v2:
-            self.weights[:, k.X_CTX:k.X_MATCH:2] = 65536 // 8
+            self.weights[:, k.XI] = 65536 // 8
         else:
             self.weights[:, 1:k.N_CTX + 1] = 16384
         self.apm1 = np.tile(apm_row, 256).astype(np.int64)
@@ -215,7 +240,7 @@ class Predictor:
             self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
                              self.rec_last, self.rec_dist, self.slots, self.sm, self.order1,
                              self.ind2, self.ind3, self.match_table, self.match_sm,
-                             self.weights, self.final_w, self.apm1, self.apm2, self.apm3,
+                             self.runs, self.rsm, self.weights, self.final_w, self.apm1, self.apm2, self.apm3,
                              self.apm5, self.cs, self.stream, self.params.models, self.work,
                              self.regions)
             return
@@ -230,7 +255,7 @@ class Predictor:
         return self.k.code_steps(self.mode, t0, t1, steps, s, last, freq, freq, self.buf,
                                  self.known, self.lanes, self.rec_last, self.rec_dist, self.slots,
                                  self.sm, self.order1, self.ind2, self.ind3, self.match_table,
-                                 self.match_sm, self.weights, self.final_w, self.apm1, self.apm2,
+                                 self.match_sm, self.runs, self.rsm, self.weights, self.final_w, self.apm1, self.apm2,
                                  self.apm3, self.apm5, self.cs, self.stream, self.params.models,
                                  self.regions)
 

@@ -8,7 +8,10 @@ and APM primitives: those are part of the format and never change). For every bi
     inputs   x = [ LSTM bit probability (stretch),  direct order-1 counter,
                    for each of N_H hashed contexts: its bit history's state, mapped by that
                    context's adaptive state map to p, given as stretch(p) and (p - 1/2),
-                   match model (2 inputs), bias, the adapted LSTM (adaptive twin blocks) ]
+                   match model (2 inputs), bias, the adapted LSTM (adaptive twin blocks),
+                   with the extension (USE_EXT): 12 more contexts' two inputs each, 10 run
+                   contexts (the byte a context saw last, while the partial byte agrees with
+                   it), and each context's stretch(p) again where its history is deterministic ]
     p_j      = squash(w_j[set_j] . x >> 16)           N_MIX mixers, weight sets chosen by the
                                                       partial byte, match state, LSTM confidence
                                                       and expected bit, c1, character classes
@@ -27,7 +30,9 @@ block share every table and update it in lane order, and the decoder, which deco
 Every index into a table is in range by construction (masks, clips, explicit checks against
 the block length): numba does not check bounds, and a hostile file must not steer a write.
 
-The update rules, constants and layouts are written down in ``docs/cm.md`` ("v2").
+Blocks without the extension byte read only the first N_IN_V2 inputs and N_H_V2 contexts, so
+they code exactly as before it existed. The update rules, constants and layouts are written
+down in ``docs/cm.md`` ("v2", "Structure", "Extension").
 """
 
 from __future__ import annotations
@@ -40,19 +45,27 @@ from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, 
                      apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
                      mix_update, record_update, squash, stretch)
 from ..detect import KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86
-from .states import NEXT, TOTAL
+from .states import N0, N1, NEXT, TOTAL
 
 # ---- layout ----------------------------------------------------------------------------------
 
 N_H_TEXT = 23       # hashed bit-history contexts of every region (see ctx_hashes)
 N_H_2D = 6          # ... and of image and table regions (structure, see ctx_2d)
-N_H = N_H_TEXT + N_H_2D
-X_CTX = 2           # x[X_CTX + 2m], x[X_CTX + 2m + 1]: context m's two inputs
-X_MATCH = X_CTX + 2 * N_H
+N_H_V2 = N_H_TEXT + N_H_2D   # the contexts of blocks without USE_EXT
+N_H_EXT = 12        # ... and twelve more in blocks with the extension byte (USE_EXT; see ctx_ext)
+N_H = N_H_V2 + N_H_EXT
+X_CTX = 2           # x[XI[m]], x[XI[m] + 1]: context m's two inputs (X_CTX + 2m for m < N_H_V2)
+X_MATCH = X_CTX + 2 * N_H_V2
 X_BIAS = X_MATCH + 2
 X_TWIN = X_BIAS + 1
 X_LSSE = X_TWIN + 1    # the LSTM's probability refined by an APM on the partial byte and c1
-N_IN = X_LSSE + 1
+N_IN_V2 = X_LSSE + 1   # the inputs of blocks without USE_EXT (the mixers read only these)
+X_EXT = N_IN_V2        # x[X_EXT + 2(m - N_H_V2)] ...: the extension contexts' two inputs
+N_RUN = 10          # run contexts: contexts 0..9 also predict the byte they saw last, with its run length
+X_RUN = X_EXT + 2 * N_H_EXT
+X_DET = X_RUN + N_RUN  # x[X_DET + m]: context m's stretch(p) again when its history is deterministic
+N_IN = X_DET + N_H
+XI = np.array([X_CTX + 2 * m for m in range(N_H_V2)] + [X_EXT + 2 * m for m in range(N_H_EXT)], np.int64)
 N_MIX = 6           # the sixth runs only in blocks with USE_STRUCT
 MIX_SETS = (2048, 64, 192, 2048, 512, 304)  # orders seen x c0; match; LSTM conf x expected bit x k;
                                             # c1 x class(c2); classes x k; region: 2-D shape or kind x k
@@ -68,6 +81,8 @@ SM_RATE = np.array([(2 << 16) // (2 * n + 3) for n in range(SM_LIMIT + 1)], np.i
 USE_LSTM, USE_ORDERS, USE_WORD, USE_COLUMN, USE_MATCH, USE_APM, USE_TWIN = 1, 2, 4, 8, 16, 32, 64
 USE_SPARSE, USE_RECORD, USE_CLASS, USE_CODE, USE_INDIRECT, USE_FIELD = 256, 512, 1024, 2048, 4096, 8192
 USE_STRUCT = 16384  # the block has a region table (kinds: detect.py); 2-D contexts in images and tables
+USE_EXT = 32768     # a third byte of switches follows (the extension: every switch from 1 << 16 on)
+USE_RUN, USE_LONG, USE_LINE, USE_MARKUP, USE_WORD2, USE_DET, USE_RATES, USE_INDIRECT2 = (1 << i for i in range(16, 24))
 
 # Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
 K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED = (KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE,
@@ -77,13 +92,15 @@ R_START, R_END, R_KIND, R_WIDTH, R_DEPTH = range(5)
 # Which switch each hashed context belongs to.
 CTX_FAMILY = np.array([USE_ORDERS] * 7 + [USE_WORD] * 3 + [USE_SPARSE] * 3 + [USE_COLUMN] * 2
                       + [USE_RECORD] * 2 + [USE_CLASS, USE_CODE] + [USE_INDIRECT] * 2 + [USE_FIELD, USE_WORD]
-                      + [USE_STRUCT] * N_H_2D, np.int64)
+                      + [USE_STRUCT] * N_H_2D + [USE_LONG] * 2 + [USE_LINE] * 2 + [USE_MARKUP] * 2
+                      + [USE_WORD2] * 2 + [USE_LINE] * 2 + [USE_INDIRECT2] * 2, np.int64)
 assert len(CTX_FAMILY) == N_H
 
 # Per-lane state columns.
 (L_C4, L_C8, L_W0, L_W1, L_W2, L_COL, L_LINE, L_PLINE, L_MPTR, L_MLEN, L_START, L_RLEN, L_RCAND,
- L_RCNT, L_CLS, L_INDENT, L_LEAD, L_DEPTH, L_FIELD, L_REG) = range(20)
-N_LANE = 20
+ L_RCNT, L_CLS, L_INDENT, L_LEAD, L_DEPTH, L_FIELD, L_REG, L_C12, L_LFW, L_LFN, L_TAG, L_INTAG,
+ L_WLEN, L_WBEG, L_PLFW, L_BRK) = range(29)
+N_LANE = 29
 assert L_RCAND == L_RLEN + 1 and L_RCNT == L_RLEN + 2     # record_update's layout
 
 
@@ -94,7 +111,34 @@ W_BH = N_IN + 3 * N_MIX
 W_BUCKET, W_SLOT, W_STATE, W_USE = W_BH + N_H, W_BH + 2 * N_H, W_BH + 3 * N_H, W_BH + 4 * N_H
 W_CUM = W_BH + 5 * N_H
 W_CUM2 = W_CUM + 257
-WORK_LEN = W_CUM2 + 257
+W_RIDX = W_CUM2 + 257
+W_RCHK, W_RBYTE, W_RCNT = W_RIDX + N_RUN, W_RIDX + 2 * N_RUN, W_RIDX + 3 * N_RUN
+WORK_LEN = W_RIDX + 4 * N_RUN
+
+
+@njit(cache=True, inline="always")
+def mixer_rate(seen, models):
+    """The first layer's learning rate in 1/8ths of v2's base rate, after `seen` bytes of a block:
+    v2 3, 2, 1 (x8) until 8 K, 32 K bytes, then; USE_RATES starts lower and keeps falling."""
+    if models & USE_RATES:
+        return 15 if seen < 8192 else 10 if seen < 32768 else 5 if seen < 262144 else 4 if seen < 1048576 else 3
+    return 24 if seen < 8192 else 16 if seen < 32768 else 8
+
+
+@njit(cache=True, inline="always")
+def run_bucket(n):
+    """A run length (1..255) as one of 12 buckets: 1..7 each, 8-11, 12-15, 16-31, 32-63, 64+."""
+    if n < 8:
+        return n - 1
+    if n < 12:
+        return 7
+    if n < 16:
+        return 8
+    if n < 32:
+        return 9
+    if n < 64:
+        return 10
+    return 11
 
 
 def char_class_table() -> np.ndarray:
@@ -187,6 +231,32 @@ def ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh):
     bh[20] = hash2(np.int64(ind3[i3]) | ((c4 & 0xFFFF) << 16), 120)
     bh[21] = hash2(min(st[L_FIELD], 255) | (c1 << 8) | (CLASS[(c4 >> 8) & 0xFF] << 16), 121)
     bh[22] = hash2(hash2(w0, st[L_W1]) & 0xFFFFFFFF, st[L_W2] ^ 0x1160000)
+
+
+@njit(cache=True)
+def ctx_ext(st, c1, bh, ind2):
+    """The extension's N_H_EXT context hashes (into bh[N_H_V2:]): orders 10 and 12; the line's
+    first bytes (this line's and the one before: the kind of line, a code statement, a log
+    record's prefix) with the word, order 2, the column; the enclosing markup tag; the word's
+    shape (the previous word and how far into this one, the byte before this word); bracket
+    nesting with order 2."""
+    c4 = st[L_C4]
+    w0 = st[L_W0]
+    col = st[L_COL]
+    x = N_H_V2
+    h8 = hash2(c4, st[L_C8]) & 0xFFFFFFFF
+    bh[x] = hash2(h8, (st[L_C12] & 0xFFFF) + 0x3000000)
+    bh[x + 1] = hash2(hash2(h8, st[L_C12]) & 0xFFFFFFFF, 131)
+    bh[x + 2] = hash2(st[L_LFW] | (c1 << 24), w0 ^ 0x1210000)
+    bh[x + 3] = hash2((c4 & 0xFFFF) | ((st[L_LFW] & 0xFFFF) << 16), 0x1220000 + min(col, 255))
+    bh[x + 4] = hash2((st[L_TAG] & 0xFFFFFF) | (c1 << 24), w0 ^ 0x1230000)
+    bh[x + 5] = hash2((st[L_TAG] & 0xFFFF) | ((c4 & 0xFFFF) << 16), 0x1240000 + st[L_INTAG])
+    bh[x + 6] = hash2(st[L_W1], min(st[L_WLEN], 15) | (CLASS[c1] << 4) | 0x1250000)
+    bh[x + 7] = hash2(w0, st[L_WBEG] | 0x1260000)
+    bh[x + 8] = hash2(st[L_PLFW] | (min(col, 255) << 24), st[L_LFW] | 0x1000000)
+    bh[x + 9] = hash2((c4 & 0xFFFF) | (st[L_DEPTH] << 16) | (st[L_BRK] << 20), 0x1270000)
+    bh[x + 10] = hash2(np.int64(ind2[65536 + (w0 & 0xFFFF)]) | (c1 << 16), 0x1280000)
+    bh[x + 11] = hash2(np.int64(ind2[131072 + c1]) | (((c4 >> 8) & 0xFF) << 16), 0x1290000)
 
 
 @njit(cache=True, inline="always")
@@ -282,14 +352,17 @@ def ctx_binary(pos, lo, c4, buf, bh):
 
 @njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
-              ht, sm, order1, ind2, ind3, match_table, match_sm,
+              ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs):
     """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
 
     freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); freq2: the adapted LSTM's
     (read only with USE_TWIN); buf: the block, known[pos] = 1 once buf[pos] is coded; ht: the
     bit-history buckets of every hashed context (uint8, a power of two bytes); sm: (N_H, 256)
-    state maps; work: WORK_LEN int64 of scratch, kept by the caller for the block; regs: the
+    state maps; ind2: 2·65536 + 256 uint16, the two bytes that last followed each order-2
+    context, each word (w0 & 0xFFFF) and each c1; runs: the run contexts' table (uint32, a power
+    of two entries; one entry without USE_RUN), rsm: (N_RUN, 32) their probabilities; work:
+    WORK_LEN int64 of scratch, kept by the caller for the block; regs: the
     block's regions (R_START, R_END, R_KIND, R_WIDTH, R_DEPTH per row; one text region when the
     block has no region table). Returns nothing; every table is updated.
     """
@@ -306,9 +379,18 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     cum = work[W_CUM:W_CUM + 257]
     cum2 = work[W_CUM2:W_CUM2 + 257]
     use = work[W_USE:W_USE + N_H]
+    ridx = work[W_RIDX:W_RIDX + N_RUN]
+    rchk = work[W_RCHK:W_RCHK + N_RUN]
+    rbyte = work[W_RBYTE:W_RBYTE + N_RUN]
+    rcnt = work[W_RCNT:W_RCNT + N_RUN]
+    rmask = len(runs) - 1
     seen = t * len(lane_state)              # about how many bytes the block has coded so far
-    boost = 3 if seen < 8192 else 2 if seen < 32768 else 1     # the mixers learn faster at first
+    rate = mixer_rate(seen, models)
+    final_shift = 14 if models & USE_RATES else 13
     n_mix = N_MIX if models & USE_STRUCT else N_MIX - 1
+    ext = (models & USE_EXT) != 0
+    n_h = N_H if ext else N_H_V2
+    n_in = N_IN if ext else N_IN_V2
     for lane in range(lanes):
         st = lane_state[lane]
         pos = st[L_START] + t
@@ -327,11 +409,12 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             continue
         width = regs[r, R_WIDTH]
         is2d = (kind == K_IMAGE or kind == K_TABLE) and width > 0
-        for m in range(N_H):
+        bilevel = is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1
+        for m in range(n_h):
             use[m] = models & CTX_FAMILY[m]
-            if m >= N_H_TEXT and not is2d and kind != K_X86 and kind != K_BINARY:
+            if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY:
                 use[m] = 0
-            if is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1 and 10 <= m < N_H_TEXT:
+            if bilevel and (10 <= m < N_H_TEXT or m >= N_H_V2):
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
         col = st[L_COL]
         above = 0
@@ -347,6 +430,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if pos - 2 * rlen >= st[L_START]:
                 r2 = np.int64(buf[pos - 2 * rlen])
         ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
+        if ext:
+            ctx_ext(st, c1, bh, ind2)
         lo = max(st[L_START], regs[r, R_START])  # no context looks before the lane or the region
         sel = 32 + kind
         if is2d:
@@ -354,6 +439,18 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                          c1, c2, buf, bh)
         elif kind == K_X86 or kind == K_BINARY:
             ctx_binary(pos, lo, c4, buf, bh)
+        # -- run contexts: the byte each of contexts 0..N_RUN-1 saw last, and how many times in a row
+        if models & USE_RUN:
+            for m in range(N_RUN):
+                rcnt[m] = 0
+                if use[m]:
+                    h = bh[m]
+                    ridx[m] = (h ^ (h >> 28)) & rmask
+                    rchk[m] = (h >> 16) & 0xFFFF
+                    e = np.int64(runs[ridx[m]])
+                    if (e >> 16) == rchk[m]:
+                        rbyte[m] = (e >> 8) & 0xFF
+                        rcnt[m] = e & 0xFF
         # -- match model: follow the current match or find one (kernel.py's rules)
         mlen, mptr = match_find(st[L_MLEN], st[L_MPTR], c4, st[L_C8], pos, st[L_START],
                                 (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, known,
@@ -393,7 +490,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             o0 = np.int64(order1[c1, c0])
             x[1] = stretch(o0 >> 4) if (models & USE_ORDERS) else 0
             node = c0 if k < 4 else (c0 & ((1 << (k - 4)) - 1)) | (1 << (k - 4))
-            for m in range(N_H):
+            for m in range(n_h):
+                xi = XI[m]
                 if use[m]:
                     if k == 0 or k == 4:                 # a new nibble: find its bucket
                         hb = bh[m] if k == 0 else hash2(bh[m] & 0xFFFFFFFF, c0 + (m << 8) + 0x7000)
@@ -402,15 +500,20 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                     s = np.int64(ht[slot[m]])
                     state[m] = s
                     if s == 0:
-                        x[X_CTX + 2 * m] = 0
-                        x[X_CTX + 2 * m + 1] = 0
+                        x[xi] = 0
+                        x[xi + 1] = 0
                     else:
                         p12 = (sm[m, s] & 0xFFFF) >> 4
-                        x[X_CTX + 2 * m] = stretch(p12)
-                        x[X_CTX + 2 * m + 1] = (p12 - 2048) >> 1
+                        x[xi] = stretch(p12)
+                        x[xi + 1] = (p12 - 2048) >> 1
+                    if ext:                              # deterministic: one bit value only so far
+                        det = s != 0 and (models & USE_DET) != 0 and (N0[s] == 0 or N1[s] == 0)
+                        x[X_DET + m] = x[xi] if det else 0
                 else:
-                    x[X_CTX + 2 * m] = 0
-                    x[X_CTX + 2 * m + 1] = 0
+                    x[xi] = 0
+                    x[xi + 1] = 0
+                    if ext:
+                        x[X_DET + m] = 0
             order = 0
             for m in range(1, 7):
                 if state[m] != 0 and use[m]:
@@ -430,6 +533,12 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 x[X_MATCH + 1] = 0
                 mset = 0
             x[X_BIAS] = 256
+            if models & USE_RUN:                  # the run's byte, while c0 agrees with it
+                for m in range(N_RUN):
+                    if rcnt[m] > 0 and ((rbyte[m] | 256) >> (8 - k)) == c0:
+                        x[X_RUN + m] = stretch(rsm[m, run_bucket(rcnt[m]) * 2 + ((rbyte[m] >> (7 - k)) & 1)] >> 4)
+                    else:
+                        x[X_RUN + m] = 0
             if models & USE_TWIN:
                 p_twin = ((cum2[hi] - cum2[mid]) << 12) // (cum2[hi] - cum2[lo])
                 x[X_TWIN] = stretch(min(max(p_twin, 1), 4095))
@@ -448,7 +557,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             rows[5] = MIX_OFFSET[5] + sel * 8 + k
             s_final = 0
             for j in range(n_mix):
-                d = mix_dot(weights, rows[j], x, N_IN)
+                d = mix_dot(weights, rows[j], x, n_in)
                 if d > 2047:
                     d = 2047
                 if d < -2047:
@@ -474,10 +583,10 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             # -- update
             target = bit << 12
             for j in range(n_mix):
-                mix_update(weights, rows[j], x, N_IN, (target - pk[j]) * boost, 12)
+                mix_update(weights, rows[j], x, n_in, (target - pk[j]) * rate, 15)
             err = target - p_mix
             for j in range(n_mix):
-                w = final_w[k, j] + ((hx[j] * err) >> 13)
+                w = final_w[k, j] + ((hx[j] * err) >> final_shift)
                 final_w[k, j] = min(max(w, -4194304), 4194304)
             if i5 >= 0:
                 apm_update(apm5, i5, bit, 6)
@@ -487,20 +596,30 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 apm_update(apm3, i3, bit, 6)
             o0 += (((bit << 16) - bit) - o0) >> 5
             order1[c1, c0] = o0
-            for m in range(N_H):
+            for m in range(n_h):
                 if use[m]:
                     s = state[m]
                     if s != 0:
                         sm_update(sm, m, s, bit)
                     ht[slot[m]] = NEXT[s, bit]
+            if models & USE_RUN:
+                for m in range(N_RUN):
+                    if rcnt[m] > 0 and ((rbyte[m] | 256) >> (8 - k)) == c0:
+                        ri = run_bucket(rcnt[m]) * 2 + ((rbyte[m] >> (7 - k)) & 1)
+                        rsm[m, ri] += (((bit << 16) - bit) - rsm[m, ri]) >> 6
             if msi >= 0:
                 v = match_sm[msi]
                 match_sm[msi] = v + ((((bit << 16) - bit) - v) >> 6)
             c0 = (c0 << 1) | bit
         byte = c0 & 0xFF
-        # -- after the byte: the block, the match model, the lane's contexts
+        # -- after the byte: the block, the run contexts, the match model, the lane's contexts
         buf[pos] = byte
         known[pos] = 1
+        if models & USE_RUN:
+            for m in range(N_RUN):
+                if use[m]:
+                    n = min(rcnt[m] + 1, 255) if rcnt[m] > 0 and rbyte[m] == byte else 1
+                    runs[ridx[m]] = (rchk[m] << 16) | (byte << 8) | n
         c8 = st[L_C8]
         mlen, mptr = match_after(mlen, mptr, expect, byte, c4, c8, pos,
                                  (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, match_table,
@@ -529,22 +648,45 @@ def code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, rec_last, r
 def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
     """A lane's contexts after byte at pos: history, words, classes, code shape, records, lines."""
     ind2[c4 & 0xFFFF] = ((np.int64(ind2[c4 & 0xFFFF]) << 8) | byte) & 0xFFFF
+    wi = 65536 + (st[L_W0] & 0xFFFF)
+    ind2[wi] = ((np.int64(ind2[wi]) << 8) | byte) & 0xFFFF
+    ci = 131072 + (c4 & 0xFF)
+    ind2[ci] = ((np.int64(ind2[ci]) << 8) | byte) & 0xFFFF
     i3 = hash2(c4 & 0xFFFFFF, 7) & 0xFFFF
     ind3[i3] = ((np.int64(ind3[i3]) << 8) | byte) & 0xFFFF
+    st[L_C12] = ((st[L_C12] << 8) | (c8 >> 24)) & 0xFFFFFFFF
     st[L_C8] = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF
     st[L_C4] = ((c4 << 8) | byte) & 0xFFFFFFFF
     cls = CLASS[byte]
     st[L_CLS] = ((st[L_CLS] << 3) | cls) & 0xFFFFFF
     if cls == 4 or cls == 5 or cls == 3 or byte == 95:          # letters, digits, _: a word
+        if st[L_W0] == 0:
+            st[L_WBEG] = c4 & 0xFF
+            st[L_WLEN] = 0
+        st[L_WLEN] += 1
         st[L_W0] = ((st[L_W0] * 0x2F0B5) + (byte | 32) + 1) & 0xFFFFFFFF
     elif st[L_W0] != 0:
         st[L_W2] = st[L_W1]
         st[L_W1] = st[L_W0]
         st[L_W0] = 0
     if byte == 40 or byte == 91 or byte == 123:                  # ( [ {
+        st[L_BRK] = 1 if byte == 40 else 2 if byte == 91 else 3
         st[L_DEPTH] = min(st[L_DEPTH] + 1, 15)
     elif (byte == 41 or byte == 93 or byte == 125) and st[L_DEPTH] > 0:
         st[L_DEPTH] -= 1
+    if byte == 60:                                               # <
+        st[L_INTAG] = 1
+        st[L_TAG] = 0
+    elif st[L_INTAG] == 1:
+        if byte == 32 or byte == 62 or byte == 10 or byte == 9:
+            st[L_INTAG] = 2 if byte != 62 else 0
+        else:
+            st[L_TAG] = (st[L_TAG] * 0x2F0B5 + byte + 1) & 0xFFFFFF
+    elif byte == 62:
+        st[L_INTAG] = 0
+    if st[L_LFN] < 3 and not (st[L_LEAD] and (byte == 32 or byte == 9)) and byte != 10:
+        st[L_LFW] = (st[L_LFW] << 8) | byte
+        st[L_LFN] += 1
     if st[L_LEAD]:
         if byte == 32:
             st[L_INDENT] += 1
@@ -562,13 +704,16 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
         st[L_INDENT] = 0
         st[L_LEAD] = 1
         st[L_FIELD] = 0
+        st[L_PLFW] = st[L_LFW]
+        st[L_LFW] = 0
+        st[L_LFN] = 0
     else:
         st[L_COL] += 1
 
 
 @njit(cache=True)
 def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state, rec_last,
-               rec_dist, ht, sm, order1, ind2, ind3, match_table, match_sm,
+               rec_dist, ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
                weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, regs):
     """Steps t0..t1-1 of a block without an LSTM in one call (freq: uniform tables): all s
     lanes, the last step `last` of them. Returns the step after the last one coded; the
@@ -577,7 +722,7 @@ def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state
     for t in range(t0, t1):
         lanes = s if t < steps - 1 else last
         code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
-                  ht, sm, order1, ind2, ind3, match_table, match_sm,
+                  ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
                   weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs)
         if mode == DECODE and cs[C_OVER]:
             return t + 1

@@ -117,6 +117,14 @@ def main() -> None:
         "mixed-cmv2-struct-lstm": Compressor(model_path, methods=("cm", "stored"), level=4, streams=3,
                                              lstm_auto=False),
     }
+    # the extension (model bit 32768, a third byte of switches: run, long, line, markup, word2,
+    # det, rates, indirect2): with the LSTM, without it, and with a region table
+    v2.update({
+        "prose-cmext": Compressor(model_path, methods=("cm", "stored"), level=4, block_size=1200,
+                                  streams=3, lstm_auto=False),
+        "prose-cmext-nolstm": Compressor(model_path, methods=("cm", "stored"), level=2),
+        "mixed-cmext-struct": Compressor(model_path, methods=("cm", "stored"), level=3),
+    })
     for stem, comp in v2.items():
         path = HERE / "golden" / f"{stem}.lstmz"
         raw = HERE / "golden" / f"{stem.split('-')[0]}.bin"

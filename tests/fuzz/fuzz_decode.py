@@ -277,9 +277,11 @@ def cm2_seeds(model: Model, text: bytes) -> dict:
 def struct_seeds(model: Model, text: bytes) -> dict:
     """cm blocks with a region table (model bit 16384): a small tar holding a PGM image, records,
     x86-like code in an ELF file and a gzip member, as detect() labels it (image, table, x86,
-    compressed, text), with the LSTM in 3 streams and without it. Each at most 8 KB."""
+    compressed, text), with the LSTM in 3 streams and without it; and blocks with the extension
+    (a third byte of switches), on text, the tar, and with some of its switches. Each at most 8 KB."""
     import gzip
     import tarfile
+    from lstmzip.cm import ALL_MODELS, MODEL_BITS
     rng = random.Random(19)
     pgm = b"P5\n40 30\n255\n" + bytes((x * 5 + y * 3 + rng.randrange(4)) & 255
                                        for y in range(30) for x in range(40))
@@ -301,9 +303,17 @@ def struct_seeds(model: Model, text: bytes) -> dict:
     def cm2(data, level, **kw):
         return Compressor(model, threads=1, level=level, methods=("cm",), **kw).compress(data)
 
+    ext = ALL_MODELS & ~MODEL_BITS["lstm"]
+    some = MODEL_BITS["orders"] | MODEL_BITS["run"] | MODEL_BITS["det"] | MODEL_BITS["indirect2"] \
+        | MODEL_BITS["line"]
     return {
         "struct-l2-tar": cm2(tar_bytes, 2),
         "struct-l4-tar-lstm-3-streams": cm2(tar_bytes, 4, streams=3, lstm_auto=False),
+        # the extension (model bit 32768 and a third byte of switches)
+        "ext-l2-text-no-lstm": cm2(text[:5000], 2, cm_models=ext),
+        "ext-l4-text-lstm-3-streams": cm2(text[:4000], 4, streams=3, lstm_auto=False),
+        "ext-l3-tar": cm2(tar_bytes, 3, cm_models=ext),
+        "ext-l2-some-switches": cm2(records[:3000] + text[:3000], 2, cm_models=some),
     }
 
 
