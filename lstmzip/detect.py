@@ -1,4 +1,4 @@
-"""What a block holds: its regions (text, binary, x86 code, image, table, compressed).
+"""What a block holds: its regions (text, binary, x86 code, image, table, compressed, AArch64 code).
 
 The compressor calls ``detect(block)`` once per cm block with the ``struct`` model bit and
 stores the answer in the block (``regions.py``), so the decoder never runs this code and any
@@ -15,11 +15,13 @@ How, in order of trust:
 2. **Magic numbers** at the start of a file: PGM/PPM/PBM (P5/P6/P4), uncompressed BMP
    (1/8/24/32 bits, rows padded to 4 bytes, data at bfOffBits) and uncompressed TIFF (chunky,
    strips end to end) give an exact image region with its row length and depth; ELF (i386, x86-64) and PE (i386, AMD64) mark the file as
-   executable, and so do Mach-O i386 / x86-64, which lowers the bar for x86 below; JPEG, PNG, GIF, zip, gzip, bzip2, xz, zstd
+   executable, and so do Mach-O i386 / x86-64, which lowers the bar for x86 below (ELF AArch64
+   and Mach-O arm64 lower the bar for AArch64); JPEG, PNG, GIF, zip, gzip, bzip2, xz, zstd
    and 7z mark it as compressed, which lowers the bar for "compressed".
 3. **Statistics**, per chunk of ``CHUNK`` bytes (the rest of a file): text (few control bytes
    or 90 % printable ASCII, and valid UTF-8 where there are high bytes); compressed (order-0 entropy >= 7.97 bits a byte;
-   7.5 inside a file whose magic says compressed); x86 (``x86.call_score`` on a window of
+   7.5 inside a file whose magic says compressed); AArch64 (``arm64.score``: in one of the 4
+   phases most words end in a common opcode byte, far more than in the other phases); x86 (``x86.call_score`` on a window of
    ``X86_WINDOW`` bytes around the chunk >= ``x86.X86_MIN_SCORE``, half of that in an
    executable); table (a row length w whose byte-by-byte distance to the row above is clearly
    smaller than to its neighbours w-1 and w+1: records, headerless images; a 1-bit image, i.e.
@@ -38,10 +40,10 @@ import numpy as np
 from numba import njit
 
 from . import numba_cache  # noqa: F401  (numba's cache directory is set before any kernel loads)
-from . import x86
+from . import arm64, x86
 
-KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE, KIND_TABLE, KIND_COMPRESSED = range(6)
-KIND_NAMES = ("text", "binary", "x86", "image", "table", "compressed")
+KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE, KIND_TABLE, KIND_COMPRESSED, KIND_ARM64 = range(7)
+KIND_NAMES = ("text", "binary", "x86", "image", "table", "compressed", "arm64")
 MAX_REGIONS = 4096          # a block's region table never holds more
 
 CHUNK = 16384               # statistics are taken per chunk of this many bytes
@@ -55,6 +57,7 @@ ROW_SURE = 0.35             # ... this much smaller: a table even if it scores a
 X86_SCORE = 0.20            # call_score a window needs to be called code (0.10 in an executable)
 X86_OVER_ROWS = 0.50        # ... and this where the chunk also has rows (records of numbers)
 X86_DISTINCT = 0.30         # ... and the share of distinct CALL/JMP operands among its candidates
+ARM64_IN_FILE = 0.35        # arm64.score() a chunk of an AArch64 ELF / Mach-O file needs (else ARM64_SCORE)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class Region:
     start: int
     length: int
     kind: int
-    width: int = 0          # image: bytes per row; table: bytes per record
+    width: int = 0          # image: bytes per row; table: bytes per record; arm64: word alignment 0..3
     depth: int = 0          # image: bits per pixel (1, 8, 16, 24, 32); otherwise 0
 
 
@@ -162,6 +165,9 @@ def _detect_file(block: bytes, start: int, end: int, out: List[Region]) -> None:
     if head.startswith(b"\x7fELF") and _u16(block, start + 18) in (3, 62) or _is_pe(block, start, end) \
             or head[:4] in (b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe") and _u32(block, start + 4) in (7, 0x01000007):
         hint = "exe"
+    elif head.startswith(b"\x7fELF") and _u16(block, start + 18) == 183 \
+            or head[:4] == b"\xcf\xfa\xed\xfe" and _u32(block, start + 4) == 0x0100000C:
+        hint = "arm64"                       # ELF AArch64, Mach-O arm64
     elif head.startswith(_COMPRESSED_MAGIC) or head.startswith(b"BZh") and head[3:4].isdigit():
         hint = "compressed"
     _chunks(block, start, end, out, hint)
@@ -335,6 +341,10 @@ def _classify(block: bytes, arr: np.ndarray, a: int, b: int, lo: int, hi: int,
     entropy = float(-(p * np.log2(p)).sum())
     if entropy >= (ENTROPY_IN_ARCHIVE if hint == "compressed" else ENTROPY_COMPRESSED):
         return Region(a, n, KIND_COMPRESSED)
+    # AArch64: most 4-byte words (in one phase) end in a common opcode byte
+    share, phase, others = arm64.score(chunk)
+    if share >= (ARM64_IN_FILE if hint == "arm64" else arm64.ARM64_SCORE) and share - others >= arm64.ARM64_MARGIN:
+        return Region(a, n, KIND_ARM64, (a + phase) & 3)      # (words at block offsets = this mod 4)
     # x86: scored on a window around the chunk, inside the same file
     wa = max(lo, min(a - (X86_WINDOW - n) // 2, hi - X86_WINDOW))
     wb = min(hi, wa + X86_WINDOW)

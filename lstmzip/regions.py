@@ -6,17 +6,22 @@ model bit stores the labels right after its parameters, so the decoder never gue
     varint count                          1..MAX_REGIONS
     per region, in block order:
         varint length                     >= 1; the lengths add up to the block's length
-        u8     kind                       text 0, binary 1, x86 2, image 3, table 4, compressed 5
+        u8     kind                       text 0, binary 1, x86 2, image 3, table 4, compressed 5,
+                                          arm64 6
         image and table only:
             varint width                  bytes per row (image) or per record (table), 1..65535
             u8     depth                  image: bits per pixel, 1, 8, 16, 24 or 32; table: 0
+        arm64 only:
+            u8     align                  0..3: instruction words start at block offsets = align mod 4
 
 (varint: 7 bits a byte, low first, the high bit set on every byte but the last; at most 4
 bytes.) What the kinds change: an x86 region is coded after the E8/E9 transform (``x86.py``;
-positions counted from the region's start) and restored after decoding; image and table
+positions counted from the region's start) and restored after decoding, an arm64 region
+after the BL transform (``arm64.py``; word indices counted from the block's start); image and table
 regions get the 2-D contexts of ``cm/kernel_v2.py``; a compressed region is coded at 8 bits a
 byte without modelling; binary regions get the contexts x86 regions get (without the
-transform). The kind also selects mixer weights.
+transform), arm64 regions contexts of their own (the byte's place in its word). The kind also
+selects mixer weights. (A region's ``width`` holds an arm64 region's align.)
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from . import x86
-from .detect import KIND_COMPRESSED, KIND_IMAGE, KIND_NAMES, KIND_TABLE, KIND_X86, MAX_REGIONS, Region
+from . import arm64, x86
+from .detect import (KIND_ARM64, KIND_COMPRESSED, KIND_IMAGE, KIND_NAMES, KIND_TABLE, KIND_X86, MAX_REGIONS,
+                     Region)
 from .errors import LstmzipError
 
 IMAGE_DEPTHS = (1, 8, 16, 24, 32)
@@ -62,6 +68,8 @@ def pack(regions: Sequence[Region]) -> bytes:
         out.append(_varint(r.length) + bytes([r.kind]))
         if r.kind in (KIND_IMAGE, KIND_TABLE):
             out.append(_varint(r.width) + bytes([r.depth if r.kind == KIND_IMAGE else 0]))
+        elif r.kind == KIND_ARM64:
+            out.append(bytes([r.width]))
     return b"".join(out)
 
 
@@ -90,6 +98,13 @@ def unpack(raw: bytes, at: int, n: int) -> Tuple[List[Region], int]:
             if not 1 <= width <= MAX_WIDTH or depth != 0 and kind == KIND_TABLE \
                     or kind == KIND_IMAGE and depth not in IMAGE_DEPTHS:
                 raise LstmzipError(f"corrupted cm region table (width {width}, depth {depth})")
+        elif kind == KIND_ARM64:
+            if at >= len(raw):
+                raise LstmzipError("cm region table truncated")
+            width = raw[at]
+            at += 1
+            if width > 3:
+                raise LstmzipError(f"corrupted cm region table (arm64 align {width})")
         regions.append(Region(start, length, kind, width, depth))
         start += length
     if start != n:
@@ -103,27 +118,37 @@ def as_array(regions: Sequence[Region]) -> np.ndarray:
                     np.int64).reshape(-1, 5)
 
 
-def forward(data: bytes, regions: Sequence[Region]) -> bytes:
-    """The bytes the model codes: x86 regions through the E8/E9 transform."""
-    if not any(r.kind == KIND_X86 for r in regions):
+def _transformed(data: bytes, regions: Sequence[Region], sign: int) -> bytes:
+    if not any(r.kind in (KIND_X86, KIND_ARM64) for r in regions):
         return data
-    return b"".join(x86.forward(data[r.start:r.start + r.length]) if r.kind == KIND_X86
-                    else data[r.start:r.start + r.length] for r in regions)
+    parts = []
+    for r in regions:
+        part = data[r.start:r.start + r.length]
+        if r.kind == KIND_X86:
+            part = x86.forward(part) if sign > 0 else x86.inverse(part)
+        elif r.kind == KIND_ARM64:
+            part = arm64.forward(part, r.start, r.width) if sign > 0 else arm64.inverse(part, r.start, r.width)
+        parts.append(part)
+    return b"".join(parts)
+
+
+def forward(data: bytes, regions: Sequence[Region]) -> bytes:
+    """The bytes the model codes: x86 regions through the E8/E9 transform, arm64 regions
+    through the BL transform."""
+    return _transformed(data, regions, 1)
 
 
 def inverse(data: bytes, regions: Sequence[Region]) -> bytes:
     """The block from the decoded bytes: forward undone."""
-    if not any(r.kind == KIND_X86 for r in regions):
-        return data
-    return b"".join(x86.inverse(data[r.start:r.start + r.length]) if r.kind == KIND_X86
-                    else data[r.start:r.start + r.length] for r in regions)
+    return _transformed(data, regions, -1)
 
 
 def describe(regions: Sequence[Region]) -> str:
     """'text 1200, image 512x8 300000, ...' for info -v."""
     parts = []
     for r in regions:
-        shape = f" {r.width}x{r.depth}" if r.kind == KIND_IMAGE else f" /{r.width}" if r.kind == KIND_TABLE else ""
+        shape = f" {r.width}x{r.depth}" if r.kind == KIND_IMAGE else f" /{r.width}" if r.kind == KIND_TABLE \
+            else f" +{r.width}" if r.kind == KIND_ARM64 and r.width else ""
         parts.append(f"{KIND_NAMES[r.kind]}{shape} {r.length}")
     if len(parts) > 8:
         parts = parts[:6] + [f"... {len(parts) - 7} more", parts[-1]]

@@ -21,7 +21,7 @@ from conftest import REPO
 
 TEXT = (REPO / "README.md").read_bytes()[:3000]
 NO_LSTM = ALL_MODELS & ~MODEL_BITS["lstm"]
-(TXT, BIN, X86, IMG, TAB, CMP) = range(6)
+(TXT, BIN, X86, IMG, TAB, CMP, ARM) = range(7)
 
 
 def _cover(spec):
@@ -54,15 +54,22 @@ def _x86ish(n: int, seed: int = 2) -> bytes:
     return bytes(out[:n])
 
 
+def _arm64ish(n: int, seed: int = 3) -> bytes:
+    """AArch64-like words: common opcode top bytes, and BL calls to a few targets."""
+    from test_arm64 import arm64_like
+    return arm64_like(n, seed)
+
+
 MIXED_SPEC = [(len(TEXT), TXT, 0, 0), (48 * 60, IMG, 48, 8), (1500, X86, 0, 0), (800, CMP, 0, 0),
-              (30 * 40, TAB, 30, 0), (64 * 3 * 10, IMG, 192, 24), (500, BIN, 0, 0), (40 * 25, IMG, 5, 1)]
+              (30 * 40, TAB, 30, 0), (64 * 3 * 10, IMG, 192, 24), (500, BIN, 0, 0), (40 * 25, IMG, 5, 1),
+              (1202, ARM, 0, 0)]
 
 
 def _mixed() -> bytes:
     rng = np.random.default_rng(5)
     parts = [TEXT, _image(48, 60, 1), _x86ish(1500), rng.integers(0, 256, 800, np.uint8).tobytes(),
              b"".join(struct.pack("<HHId16x", i, 7, i * 3, i / 7)[:30] for i in range(40)),
-             _image(64, 10, 3), bytes(range(250)) * 2, _image(5, 200, 1)]
+             _image(64, 10, 3), bytes(range(250)) * 2, _image(5, 200, 1), _arm64ish(1202)]
     data = b"".join(parts)
     assert [len(p) for p in parts] == [s[0] for s in MIXED_SPEC]
     return data
@@ -94,14 +101,16 @@ def test_region_table_round_trips():
     ([], 10, "0 regions"),
     ([(5, TXT, 0, 0)], 10, "cover 5 of 10"),
     ([(6, TXT, 0, 0), (6, TXT, 0, 0)], 10, "length"),
-    ([(10, 6, 0, 0)], 10, "kind 6"),
+    ([(10, 7, 0, 0)], 10, "kind 7"),
+    ([(10, ARM, 4, 0)], 10, "align 4"),
     ([(10, IMG, 0, 8)], 10, "width 0"),
     ([(10, IMG, 4, 12)], 10, "depth 12"),
     ([(10, TAB, 4, 8)], 10, "depth 8"),
 ])
 def test_forged_region_tables_are_refused(spec, n, why):
     raw = rt._varint(len(spec)) + b"".join(
-        rt._varint(length) + bytes([kind]) + (rt._varint(w) + bytes([d]) if kind in (IMG, TAB) else b"")
+        rt._varint(length) + bytes([kind]) + (rt._varint(w) + bytes([d]) if kind in (IMG, TAB)
+                                              else bytes([w]) if kind == ARM else b"")
         for length, kind, w, d in spec)
     with pytest.raises(LstmzipError, match="region table"):
         rt.unpack(raw, 0, n)
@@ -118,12 +127,14 @@ def test_truncated_region_tables_are_refused():
         rt.unpack(rt._varint(11), 0, 10)
 
 
-def test_x86_regions_are_transformed_and_restored():
+def test_x86_and_arm64_regions_are_transformed_and_restored():
     data = _mixed()
     regs = _cover(MIXED_SPEC)
     coded = rt.forward(data, regs)
     assert coded != data and len(coded) == len(data)
     assert rt.inverse(coded, regs) == data
+    arm = regs[-1]
+    assert coded[:arm.start] != data[:arm.start] and coded[arm.start:] != data[arm.start:]
 
 
 # ---- coding ---------------------------------------------------------------------------------

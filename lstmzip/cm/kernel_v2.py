@@ -44,7 +44,7 @@ from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, 
                      apm_predict,
                      apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
                      mix_update, record_update, squash, stretch)
-from ..detect import KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86
+from ..detect import KIND_ARM64, KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86
 from .states import N0, N1, NEXT, TOTAL
 
 # ---- layout ----------------------------------------------------------------------------------
@@ -67,10 +67,10 @@ X_DET = X_RUN + N_RUN  # x[X_DET + m]: context m's stretch(p) again when its his
 N_IN = X_DET + N_H
 XI = np.array([X_CTX + 2 * m for m in range(N_H_V2)] + [X_EXT + 2 * m for m in range(N_H_EXT)], np.int64)
 N_MIX = 6           # the sixth runs only in blocks with USE_STRUCT
-MIX_SETS = (2048, 64, 192, 2048, 512, 304)  # orders seen x c0; match; LSTM conf x expected bit x k;
+MIX_SETS = (2048, 64, 192, 2048, 512, 336)  # orders seen x c0; match; LSTM conf x expected bit x k;
                                             # c1 x class(c2); classes x k; region: 2-D shape or kind x k
 MIX_OFFSET = (0, 2048, 2112, 2304, 4352, 4864)
-N_SETS = 5168
+N_SETS = 5200
 assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS == sum(MIX_SETS)
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
@@ -85,8 +85,8 @@ USE_EXT = 32768     # a third byte of switches follows (the extension: every swi
 USE_RUN, USE_LONG, USE_LINE, USE_MARKUP, USE_WORD2, USE_DET, USE_RATES, USE_INDIRECT2 = (1 << i for i in range(16, 24))
 
 # Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
-K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED = (KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE,
-                                                           KIND_TABLE, KIND_COMPRESSED)
+K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED, K_ARM64 = (
+    KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE, KIND_TABLE, KIND_COMPRESSED, KIND_ARM64)
 R_START, R_END, R_KIND, R_WIDTH, R_DEPTH = range(5)
 
 # Which switch each hashed context belongs to.
@@ -351,6 +351,25 @@ def ctx_binary(pos, lo, c4, buf, bh):
 
 
 @njit(cache=True)
+def ctx_arm64(j, pos, lo, c4, buf, bh):
+    """The N_H_2D context hashes of a byte in an arm64 region (after the BL transform; into
+    bh[N_H_TEXT:]); j = the byte's place in its little-endian instruction word (3: the top byte,
+    which holds most of the opcode). Returns j."""
+    b = N_H_TEXT
+    c1 = c4 & 0xFF
+    t1 = near(buf, pos, j + 1, lo)            # the previous word's top byte (its opcode)
+    t2 = near(buf, pos, j + 5, lo)            # ... and the word's before it
+    low = c4 & ((1 << (8 * j)) - 1)           # this word's bytes so far
+    bh[b] = hash2((c4 & 0xFFFF) | (j << 16), 170)
+    bh[b + 1] = hash2(near(buf, pos, 4, lo) | (near(buf, pos, 8, lo) << 8) | (j << 16), 171)
+    bh[b + 2] = hash2(c4, j | (172 << 8))
+    bh[b + 3] = hash2(low | (t1 << 24) | (j << 32), 173)
+    bh[b + 4] = hash2(near(buf, pos, 4, lo) | (c1 << 8) | (j << 16), 174)
+    bh[b + 5] = hash2(t1 | (t2 << 8) | (j << 16) | ((low & 0xFF) << 18), 175)
+    return j
+
+
+@njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs):
@@ -412,7 +431,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         bilevel = is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1
         for m in range(n_h):
             use[m] = models & CTX_FAMILY[m]
-            if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY:
+            if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY and kind != K_ARM64:
                 use[m] = 0
             if bilevel and (10 <= m < N_H_TEXT or m >= N_H_V2):
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
@@ -439,6 +458,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                          c1, c2, buf, bh)
         elif kind == K_X86 or kind == K_BINARY:
             ctx_binary(pos, lo, c4, buf, bh)
+        elif kind == K_ARM64:             # (32 + kind .. + 3: the byte's place in its word)
+            sel = 32 + kind + ctx_arm64((pos - regs[r, R_WIDTH]) & 3, pos, lo, c4, buf, bh)
         # -- run contexts: the byte each of contexts 0..N_RUN-1 saw last, and how many times in a row
         if models & USE_RUN:
             for m in range(N_RUN):

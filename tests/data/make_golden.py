@@ -50,12 +50,26 @@ def mixed() -> bytes:
     return out.getvalue()
 
 
+def arm() -> bytes:
+    """An AArch64 ELF file (header, then instruction-like words with BL calls) and a README:
+    an arm64 region (kind 6) with its word alignment."""
+    rng = np.random.default_rng(6)
+    tops = np.array([0xF9, 0x91, 0x54, 0xAA, 0xEB, 0xB9, 0x8B, 0xA9, 0xCB, 0xD1, 0x52, 0xD6], np.uint32)
+    words = (tops[rng.integers(0, len(tops), 6000)] << 24) | rng.integers(0, 1 << 24, 6000).astype(np.uint32)
+    for j in range(0, 6000, 17):                   # a BL to one of 5 functions every 17 words
+        words[j] = 0x94000000 | ((int(rng.choice([300, 900, 2000, 4100, 5800])) - j) & 0x3FFFFFF)
+    head = b"\x7fELF\x02\x01\x01" + bytes(9) + (3).to_bytes(2, "little") + (183).to_bytes(2, "little") \
+        + (1).to_bytes(4, "little") + bytes(42)
+    return head + words.astype("<u4").tobytes() + PROSE * 2
+
+
 ORIGINALS = {
     "prose": PROSE * 6,            # several lstm blocks of 1000 bytes, 3 streams each
     "empty": b"",
     "one": b"x",
     "binary": bytes(range(256)) * 2,
     "mixed": mixed(),
+    "arm": arm(),
 }
 
 
@@ -75,7 +89,7 @@ def main() -> None:
     (HERE / "golden").mkdir(exist_ok=True)
     forced = Compressor(model_path, methods=("lstm", "stored"), block_size=1000, streams=3)
     for name, data in ORIGINALS.items():
-        if name == "mixed":
+        if name in ("mixed", "arm"):
             continue                       # (its raw file is written with its cm goldens below)
         raw, packed = HERE / "golden" / f"{name}.bin", HERE / "golden" / f"{name}.lstmz"
         if packed.exists():
@@ -124,6 +138,8 @@ def main() -> None:
                                   streams=3, lstm_auto=False),
         "prose-cmext-nolstm": Compressor(model_path, methods=("cm", "stored"), level=2),
         "mixed-cmext-struct": Compressor(model_path, methods=("cm", "stored"), level=3),
+        # an arm64 region (kind 6): the BL transform and its contexts
+        "arm-cmext-struct": Compressor(model_path, methods=("cm", "stored"), level=2),
     })
     for stem, comp in v2.items():
         path = HERE / "golden" / f"{stem}.lstmz"

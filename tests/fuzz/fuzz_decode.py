@@ -1046,6 +1046,7 @@ def cmd_run(args) -> int:
         stats["baseline_rss_mb"] = round(base_rss, 1)
         stats["corpus"] = len(corpus)
         doc = dict(stats, outcomes=dict(sorted(outcomes.items(), key=lambda kv: -kv[1])))
+        Path(args.stats).parent.mkdir(parents=True, exist_ok=True)
         Path(args.stats).write_text(json.dumps(doc, indent=1))
 
     last_write = 0.0
