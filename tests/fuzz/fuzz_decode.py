@@ -314,7 +314,21 @@ def struct_seeds(model: Model, text: bytes) -> dict:
         "ext-l4-text-lstm-3-streams": cm2(text[:4000], 4, streams=3, lstm_auto=False),
         "ext-l3-tar": cm2(tar_bytes, 3, cm_models=ext),
         "ext-l2-some-switches": cm2(records[:3000] + text[:3000], 2, cm_models=some),
+        "ext-l2-arm64": cm2(text[:500] + _arm64_elf(rng, 6000), 2),
+        "ext-l4-arm64-lstm-2-streams": cm2(_arm64_elf(rng, 3000) + text[:400], 4, streams=2, lstm_auto=False),
     }
+
+
+def _arm64_elf(rng, n: int) -> bytes:
+    """An AArch64 ELF header and n bytes of instruction-like words with BL calls (an arm64 region)."""
+    head = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack("<HHI", 3, 183, 1) + bytes(42)
+    words = []
+    for j in range(n // 4):
+        if rng.random() < 0.07:
+            words.append(0x94000000 | ((rng.choice([40, 300, 700]) - j) & 0x3FFFFFF))
+        else:
+            words.append(rng.choice([0xF9, 0x91, 0x54, 0xAA, 0xEB, 0xB9]) << 24 | rng.randrange(1 << 24))
+    return head + struct.pack(f"<{len(words)}I", *words)
 
 
 def compact_seeds(model: Model, text: bytes, noise: bytes, seeds: dict) -> dict:
