@@ -218,6 +218,8 @@ class Predictor:
         self.lanes[:, k.L_PLINE] = -1
         if params.v2:
             self.lanes[:, k.L_LEAD] = 1
+            self.lanes[:, k.L_FS:] = -1                          # no fields seen yet ...
+            self.lanes[:, k.L_FS] = starts                       # ... but the first starts here
             self.lanes[:, k.L_REG] = np.searchsorted(regions[:, k.R_END], starts, side="right")
         self.rec_last = np.full((len(starts), 256), -1, np.int64)
         self.rec_dist = np.zeros((len(starts), 256), np.int64)

@@ -52,7 +52,7 @@ from .states import N0, N1, NEXT, TOTAL
 N_H_TEXT = 23       # hashed bit-history contexts of every region (see ctx_hashes)
 N_H_2D = 6          # ... and of image and table regions (structure, see ctx_2d)
 N_H_V2 = N_H_TEXT + N_H_2D   # the contexts of blocks without USE_EXT
-N_H_EXT = 12        # ... and twelve more in blocks with the extension byte (USE_EXT; see ctx_ext)
+N_H_EXT = 14        # ... and twelve more in blocks with the extension byte (USE_EXT; see ctx_ext)
 N_H = N_H_V2 + N_H_EXT
 X_CTX = 2           # x[XI[m]], x[XI[m] + 1]: context m's two inputs (X_CTX + 2m for m < N_H_V2)
 X_MATCH = X_CTX + 2 * N_H_V2
@@ -93,14 +93,16 @@ R_START, R_END, R_KIND, R_WIDTH, R_DEPTH = range(5)
 CTX_FAMILY = np.array([USE_ORDERS] * 7 + [USE_WORD] * 3 + [USE_SPARSE] * 3 + [USE_COLUMN] * 2
                       + [USE_RECORD] * 2 + [USE_CLASS, USE_CODE] + [USE_INDIRECT] * 2 + [USE_FIELD, USE_WORD]
                       + [USE_STRUCT] * N_H_2D + [USE_LONG] * 2 + [USE_LINE] * 2 + [USE_MARKUP] * 2
-                      + [USE_WORD2] * 2 + [USE_LINE] * 2 + [USE_INDIRECT2] * 2, np.int64)
+                      + [USE_WORD2] * 2 + [USE_LINE] * 2 + [USE_INDIRECT2] * 2 + [USE_LINE] * 2, np.int64)
 assert len(CTX_FAMILY) == N_H
 
 # Per-lane state columns.
 (L_C4, L_C8, L_W0, L_W1, L_W2, L_COL, L_LINE, L_PLINE, L_MPTR, L_MLEN, L_START, L_RLEN, L_RCAND,
  L_RCNT, L_CLS, L_INDENT, L_LEAD, L_DEPTH, L_FIELD, L_REG, L_C12, L_LFW, L_LFN, L_TAG, L_INTAG,
  L_WLEN, L_WBEG, L_PLFW, L_BRK) = range(29)
-N_LANE = 29
+N_FS = 32           # fields per line whose starts a lane keeps (this line's, the line before's)
+L_FS = 29           # st[L_FS + f]: where field f of this line starts; st[L_FS + N_FS + f]: of the line before (-1: none)
+N_LANE = L_FS + 2 * N_FS
 assert L_RCAND == L_RLEN + 1 and L_RCNT == L_RLEN + 2     # record_update's layout
 
 
@@ -234,7 +236,7 @@ def ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh):
 
 
 @njit(cache=True)
-def ctx_ext(st, c1, bh, ind2):
+def ctx_ext(st, c1, bh, ind2, buf, pos):
     """The extension's N_H_EXT context hashes (into bh[N_H_V2:]): orders 10 and 12; the line's
     first bytes (this line's and the one before: the kind of line, a code statement, a log
     record's prefix) with the word, order 2, the column; the enclosing markup tag; the word's
@@ -257,6 +259,17 @@ def ctx_ext(st, c1, bh, ind2):
     bh[x + 9] = hash2((c4 & 0xFFFF) | (st[L_DEPTH] << 16) | (st[L_BRK] << 20), 0x1270000)
     bh[x + 10] = hash2(np.int64(ind2[65536 + (w0 & 0xFFFF)]) | (c1 << 16), 0x1280000)
     bh[x + 11] = hash2(np.int64(ind2[131072 + c1]) | (((c4 >> 8) & 0xFF) << 16), 0x1290000)
+    f = min(st[L_FIELD], N_FS - 1)                # the same field of the line before, as far in
+    off = pos - st[L_FS + f]
+    pf = st[L_FS + N_FS + f]
+    a1 = 0
+    a2 = 0
+    if pf >= 0 and off >= 0 and pf + off < st[L_LINE]:
+        a1 = np.int64(buf[pf + off])
+        if pf + off + 1 < st[L_LINE]:
+            a2 = np.int64(buf[pf + off + 1])
+    bh[x + 12] = hash2(a1 | (c1 << 8) | (f << 16), 0x12A0000)
+    bh[x + 13] = hash2(a1 | (a2 << 8) | (min(off, 15) << 16) | (f << 20), 0x12B0000)
 
 
 @njit(cache=True, inline="always")
@@ -450,7 +463,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 r2 = np.int64(buf[pos - 2 * rlen])
         ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
         if ext:
-            ctx_ext(st, c1, bh, ind2)
+            ctx_ext(st, c1, bh, ind2, buf, pos)
         lo = max(st[L_START], regs[r, R_START])  # no context looks before the lane or the region
         sel = 32 + kind
         if is2d:
@@ -717,6 +730,8 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
             st[L_LEAD] = 0
     if byte == 32 or byte == 9 or byte == 44 or byte == 59 or byte == 124:
         st[L_FIELD] += 1
+        if st[L_FIELD] < N_FS:
+            st[L_FS + st[L_FIELD]] = pos + 1
     record_update(st, L_RLEN, byte, pos, lane, rec_last, rec_dist)
     if byte == 10:
         st[L_PLINE] = st[L_LINE]
@@ -725,6 +740,10 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
         st[L_INDENT] = 0
         st[L_LEAD] = 1
         st[L_FIELD] = 0
+        for f in range(N_FS):                      # this line's fields become the line before's
+            st[L_FS + N_FS + f] = st[L_FS + f] if f == 0 or st[L_FS + f] > st[L_FS] else -1
+            st[L_FS + f] = -1
+        st[L_FS] = pos + 1
         st[L_PLFW] = st[L_LFW]
         st[L_LFW] = 0
         st[L_LFN] = 0
