@@ -72,6 +72,10 @@ LEVELS = {
     9: ("cm", 28, 16 << 20),      # 1 GB of counters
 }
 NO_LSTM_LEVELS = (2, 3)           # levels whose context mixing runs without the LSTM (>= 100 KB/s)
+# ... and without the extension's extra contexts, which cost them a third of their speed for 1-2 %
+# (measured: bench/RESULTS.md section 5); their rates, deterministic inputs, runs and the two
+# cheap indirect contexts stay
+FAST_WITHOUT = MODEL_BITS["long"] | MODEL_BITS["line"] | MODEL_BITS["markup"] | MODEL_BITS["word2"]
 # Skip the model where zstd obviously wins or nothing can: a zstd payload under 1/64 of the
 # block leaves the model at most 1.6 % of the block to gain; one above 99 % means noise.
 SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
@@ -504,7 +508,7 @@ class Compressor:
         self.adapt = adapt_mode(adapt, level)          # None, "output" or "deep"
         if cm_models is None:                               # the level's models (adapting needs the LSTM)
             fast = level in NO_LSTM_LEVELS and not self.adapt
-            cm_models = ALL_MODELS & ~MODEL_BITS["lstm"] if fast else ALL_MODELS
+            cm_models = ALL_MODELS & ~MODEL_BITS["lstm"] & ~FAST_WITHOUT if fast else ALL_MODELS
         if method == "lstm" and self.adapt:                 # -1 --adapt: the LSTM alone, adapting
             method, cm_models = "cm", MODEL_BITS["lstm"]
         if methods is None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lstmzip.cm import ALL_MODELS, EXT, EXT_MODELS, MODEL_BITS, V2, CMParams, kernel_v2 as k2, states
-from lstmzip.codec import Compressor, Decompressor, choose_cm_streams, cm_params
+from lstmzip.codec import FAST_WITHOUT, Compressor, Decompressor, choose_cm_streams, cm_params
 from lstmzip.errors import LstmzipError
 
 from conftest import DATA, REPO, block_methods
@@ -191,6 +191,8 @@ def test_the_fast_levels_run_no_lstm(tiny_model):
         blob = Compressor(tiny_model, methods=("cm",), level=level).compress(data)
         (params,) = _cm_models_of(blob)
         assert not params.models & MODEL_BITS["lstm"] and params.v2
+        # the extension without its extra contexts (rates, deterministic inputs, runs, indirect2)
+        assert params.models & EXT_MODELS == EXT_MODELS & ~FAST_WITHOUT and params.models & EXT
 
 
 def test_blocks_without_the_lstm_are_one_stream():
