@@ -186,6 +186,10 @@ PAQ8PX = {"text": 721_965, "code": 45_332, "binary": 143_602, "enwik6": 1.560, "
 # main before the v2 predictor (v1 mixing; README "Results" and issue #17)
 PREVIOUS = {"all": 1_082_898, "text": 781_053, "code": 55_263, "binary": 246_594, "enwik6": 1.916,
             "book1": 2.013, "alice29.txt": 1.750}
+# main before the extension (v2 mixing with regions: the 29 files' -6 run of 2026-12-03, its 7
+# binary files re-measured with regions on 2026-12-04; README "Results" of 2026-12-04)
+BEFORE_EXT = {"all": 980_955, "text": 756_060, "code": 50_962, "binary": 173_933, "enwik6": 1.742,
+              "book1": 1.971, "alice29.txt": 1.710}
 # issue #17's targets on these files: (what, our figure's key, limit; bytes or bits/byte, PASS if <=)
 FILE_TARGETS = [("14 text files' total below paq8px -8's 721,965 bytes", "text", 721_964),
                 ("8 code and markup files' total <= 46,700 bytes", "code", 46_700),
@@ -234,16 +238,21 @@ def files_lines(report: dict) -> list:
     def vs(key, theirs):
         return f"{100 * (fig[key] / theirs - 1):+.1f} %"
     out += ["", "Issue #17's groups beside paq8px v216 -8 (measured on this project's machine, figures from "
-                "issue #17) and main before the v2 predictor (v1 mixing, README 'Results'):", "",
-            "| files | input bytes | lstmzip -6 (v2) | paq8px v216 -8 | vs paq8px | before (v1) | vs before | xz -9e |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                "issue #17), main before the extension (v2 mixing with regions) and main before the v2 "
+                "predictor (v1 mixing, README 'Results'):", "",
+            "| files | input bytes | lstmzip -6 | paq8px v216 -8 | vs paq8px | before the extension | vs | "
+            "before (v1) | vs | xz -9e |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for g, (title, _) in GROUPS.items():
         out.append(f"| {title} | {fig[g + '_bytes']:,} | {fig[g]:,} | {PAQ8PX[g]:,} | {vs(g, PAQ8PX[g])} | "
+                   f"{BEFORE_EXT[g]:,} | {vs(g, BEFORE_EXT[g])} | "
                    f"{PREVIOUS[g]:,} | {vs(g, PREVIOUS[g])} | {fig[g + '_xz']:,} |")
     out.append(f"| all 29 files | {sum(fig[g + '_bytes'] for g in GROUPS):,} | {fig['all']:,} | | | "
+               f"{BEFORE_EXT['all']:,} | {vs('all', BEFORE_EXT['all'])} | "
                f"{PREVIOUS['all']:,} | {vs('all', PREVIOUS['all'])} | {xz:,} |")
     for key in ("enwik6", "book1", "alice29.txt"):
         out.append(f"| {key} | | {cell(key, fig[key])} | {PAQ8PX[key]:.3f} | {vs(key, PAQ8PX[key])} | "
+                   f"{BEFORE_EXT[key]:.3f} | {vs(key, BEFORE_EXT[key])} | "
                    f"{PREVIOUS[key]:.3f} | {vs(key, PREVIOUS[key])} | |")
     out += ["", "| issue #17 target | lstmzip -6 | result |", "|---|---:|---|"]
     for what, key, limit in FILE_TARGETS:
@@ -405,24 +414,25 @@ def _part_lines(part: str, title: str, fn, name: str) -> list:
 
 # What the 2026-12-03 run (sections below) ran beside, and how to read it.
 RUN_NOTES = [
-    "- Beside these runs: another engineer's model training (nice 19), a test-suite run (nice 0) and two "
-    "fuzz campaigns (nice 10): load average 0.7 to 6.3 on 2 cores. `files` and `ablation --no-lstm` ran "
-    "at the same time, so the per-file KB/s in the files table are depressed (roughly halved); `levels` "
-    "ran alone from this study's side (its 1-minute load is in each row) and `ablation` after it.",
+    "- Beside these runs: another engineer's model training (nice 19, all of it), a paq8px -8 run on a "
+    "4 MB tar (nice 19, during `files` and after) and a fuzz campaign (nice 10, during `files`): load "
+    "average 2.5 to 3.6 on 2 cores. `files`, `ablation --no-lstm` and `levels` ran one after another "
+    "(`bench/struct_study.py files` between the first two); each row or table gives its load.",
     "- KB/s here is 1,000 bytes per second (bytes / seconds / 1e3).",
     "- paq8px v216 -8: measured on this project's machine, figures from issue #17 (hxim/paq8px at "
-    "29237fb built from source; 3–5 KB/s in 2.0–2.4 GB). 'Before (v1)': main before the v2 predictor, "
-    "as quoted in README 'Results' and issue #17.",
+    "29237fb built from source; 3–5 KB/s in 2.0–2.4 GB). 'Before the extension': main on 2026-12-04 "
+    "before model bit 32768 (the 2026-12-03 -6 run, its 7 binary files re-measured with regions); "
+    "'before (v1)': main before the v2 predictor, as quoted in README 'Results' and issue #17.",
     "- The -6 speed target ('with the LSTM on, 1 MB inputs') is read on the row with the LSTM forced on "
     "(lstm_auto=False: only the coding with the LSTM, 122 streams). At the shipped -6, enwik6's probe says "
-    "the LSTM saves 9.6 % (7,487 against 8,278 bytes), so the block is coded three times: without the LSTM "
-    "(one stream), the 64 KiB probe (8 streams) and with the LSTM (122 streams: 1.819 bits/byte, discarded "
-    "for the 1.742 without). Warm and quiet, in one process: 35 s for -6 against 6.5 s for -3, the probe "
-    "about 6 s of it.",
+    "the LSTM saves 10.0 % (7,342 against 8,159 bytes), so the block is coded three times: without the "
+    "LSTM (one stream), the 64 KiB probe (8 streams) and with the LSTM (122 streams: 1.760 bits/byte, "
+    "discarded for the 1.702 without).",
     "- 'coded with the LSTM' is the share of bytes whose kept coding has the LSTM in it, not whether it ran: "
-    "of the 17 inputs over 64 KiB (16 files and enwik6), the probe sent 14 to a full LSTM coding and 6 of those codings lost and were "
-    "discarded (ptt5, pic, book2, obj2, progl, enwik6; the probe's 'second half' is the second half of each "
-    "of its 8 streams, not the same bytes as the plain coding's bytes 32-64 KiB it is compared with).",
+    "of the 17 inputs over 64 KiB (16 files and enwik6), the probe sent 14 to a full LSTM coding and 6 of "
+    "those codings lost and were discarded (ptt5, pic, book2, obj2, progl, enwik6; the probe's 'second "
+    "half' is the second half of each of its 8 streams, not the same bytes as the plain coding's bytes "
+    "32-64 KiB it is compared with).",
     "- -1 (the static LSTM alone): on enwik6 its coding lost to zstd -19, so the file is one zstd block "
     "(its decompression speed is zstd's).",
 ]
@@ -435,10 +445,12 @@ def markdown_sections() -> list:
     files_path, levels_path = RESULTS / "cm_files.json", RESULTS / "cm_levels.json"
     if files_path.is_file() or levels_path.is_file():
         date = json.loads((files_path if files_path.is_file() else levels_path).read_text())["machine"]["date"][:10]
-        out += [f"### 5.1 The v2 predictor ({date})", "",
-                "The v2 context mixing (bit histories and state maps over 23 contexts, match model, five "
-                "mixers and a second layer, SSE chain; `docs/cm.md`), the LSTM where a per-block probe says it "
-                "pays. Machine: 2-core Intel Xeon, no GPU, shared: each part's load average is given with it.", ""]
+        out += [f"### 5.1 The v2 predictor with the extension ({date})", "",
+                "The v2 context mixing (bit histories and state maps, match model, five mixers and a second "
+                "layer, SSE chain; `docs/cm.md`) with the extension (model bit 32768: 14 more contexts, run "
+                "contexts, deterministic inputs, falling mixer rates; levels 2-3 without its extra contexts) "
+                "and regions (`struct`), the LSTM where a per-block probe says it pays. Machine: 2-core Intel "
+                "Xeon, no GPU, shared: each part's load average is given with it.", ""]
         out += RUN_NOTES + ["",
                 "Issue #17's targets:", "", "| target | measured | result |", "|---|---:|---|"]
         if files_path.is_file():
