@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lstmzip.adapt import B_LIMIT, AdaptParams, OutputAdapter
+from lstmzip.cm import CMParams
 from lstmzip.codec import Compressor, Decompressor, cm_params
 from lstmzip.engine import NumpyEngine
 from lstmzip.errors import LstmzipError
@@ -98,9 +99,9 @@ def test_a_wrong_digest_is_reported_at_its_window(tiny_model):
     data = TEXT * 3
     blob = bytearray(Compressor(tiny_model, methods=("cm",), level=4, adapt=True, streams=2).compress(data))
     assert block_methods(bytes(blob)) == ["cm"]
-    # the block header is 19 bytes after the file header; the digests follow the 7 parameter bytes
+    # the block header is 19 bytes after the file header; the digests follow the parameter bytes
     head = blob.index(b"\x03", 60)                                     # method byte of the cm block
-    count_at = head + 19 + 7
+    count_at = head + 19 + CMParams.unpack(bytes(blob[head + 19:])).packed_len
     count = int.from_bytes(blob[count_at:count_at + 4], "little")
     assert count >= 1
     blob[count_at + 4] ^= 0xFF                                          # damage the first digest

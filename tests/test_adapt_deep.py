@@ -176,7 +176,8 @@ def test_a_damaged_deep_digest_is_refused(tiny_model):
     assert block_methods(bytes(blob)) == ["cm"]
     head = blob.index(b"\x03", 60)                                     # method byte of the cm block
     assert blob[head + 19 + 4] >> 4 == ADAPT_DEEP_SHIFT                # the deep rate is recorded
-    count_at = head + 19 + 7                                           # after the 7 v2 parameter bytes
+    from lstmzip.cm import CMParams
+    count_at = head + 19 + CMParams.unpack(bytes(blob[head + 19:])).packed_len   # after the parameters
     assert int.from_bytes(blob[count_at:count_at + 4], "little") >= 1
     blob[count_at + 4] ^= 0x01
     with pytest.raises(LstmzipError, match="adapted weights differ"):
