@@ -416,8 +416,8 @@ def _part_lines(part: str, title: str, fn, name: str) -> list:
 RUN_NOTES = [
     "- Beside these runs: another engineer's model training (nice 19, all of it), a paq8px -8 run on a "
     "4 MB tar (nice 19, during `files` and after) and a fuzz campaign (nice 10, during `files`): load "
-    "average 2.5 to 3.6 on 2 cores. `files`, `ablation --no-lstm` and `levels` ran one after another "
-    "(`bench/struct_study.py files` between the first two); each row or table gives its load.",
+    "average 2.5 to 3.6 on 2 cores. `levels`, `files` and `ablation --no-lstm` ran one after another "
+    "(`bench/struct_study.py files` between the last two); each row or table gives its load.",
     "- KB/s here is 1,000 bytes per second (bytes / seconds / 1e3).",
     "- paq8px v216 -8: measured on this project's machine, figures from issue #17 (hxim/paq8px at "
     "29237fb built from source; 3–5 KB/s in 2.0–2.4 GB). 'Before the extension': main on 2026-12-04 "
@@ -435,6 +435,13 @@ RUN_NOTES = [
     "32-64 KiB it is compared with).",
     "- -1 (the static LSTM alone): on enwik6 its coding lost to zstd -19, so the file is one zstd block "
     "(its decompression speed is zstd's).",
+    "- `levels` ran before levels 2 and 3 dropped the extension's extra contexts: its -2 and -3 rows have "
+    "every switch on. The shipped -2 and -3, measured after (enwik6, warm, one process, load 2.8-2.9): "
+    "-2 1.750 bits/byte, 106.6 KB/s compress, 108.9 KB/s decompress (the target's row below reads the "
+    "earlier run: 92; 96 KB/s, MISS; the shipped -2 passes); -3 1.721, 96.0 / 97.8 KB/s.",
+    "- 'Ablation: each model removed in turn, default -6' (with the LSTM, 16 KiB prefixes) is the "
+    "2026-12-03 run, before the extension; it was not re-run. The ablation without the LSTM is new "
+    "(whole files, the extension's switches included).",
 ]
 
 
