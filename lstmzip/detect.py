@@ -21,7 +21,8 @@ How, in order of trust:
 3. **Statistics**, per chunk of ``CHUNK`` bytes (the rest of a file): text (few control bytes
    or 90 % printable ASCII, and valid UTF-8 where there are high bytes); compressed (order-0 entropy >= 7.97 bits a byte;
    7.5 inside a file whose magic says compressed); AArch64 (``arm64.score``: in one of the 4
-   phases most words end in a common opcode byte, far more than in the other phases); x86 (``x86.call_score`` on a window of
+   phases most words end in a common opcode byte, far more than in the other phases, and many
+   different ones); x86 (``x86.call_score`` on a window of
    ``X86_WINDOW`` bytes around the chunk >= ``x86.X86_MIN_SCORE``, half of that in an
    executable); table (a row length w whose byte-by-byte distance to the row above is clearly
    smaller than to its neighbours w-1 and w+1: records, headerless images; a 1-bit image, i.e.
@@ -343,7 +344,8 @@ def _classify(block: bytes, arr: np.ndarray, a: int, b: int, lo: int, hi: int,
         return Region(a, n, KIND_COMPRESSED)
     # AArch64: most 4-byte words (in one phase) end in a common opcode byte
     share, phase, others = arm64.score(chunk)
-    if share >= (ARM64_IN_FILE if hint == "arm64" else arm64.ARM64_SCORE) and share - others >= arm64.ARM64_MARGIN:
+    if share >= (ARM64_IN_FILE if hint == "arm64" else arm64.ARM64_SCORE) and share - others >= arm64.ARM64_MARGIN \
+            and arm64.variety(chunk, phase) >= arm64.ARM64_VARIETY:
         return Region(a, n, KIND_ARM64, (a + phase) & 3)      # (words at block offsets = this mod 4)
     # x86: scored on a window around the chunk, inside the same file
     wa = max(lo, min(a - (X86_WINDOW - n) // 2, hi - X86_WINDOW))
