@@ -38,7 +38,7 @@ import zstandard
 from . import format as fmt
 from . import regions as regions_table
 from . import transform as wordtf
-from .cm import ALL_MODELS, EXT, EXT_MODELS, MODEL_BITS, TWIN, V2, CMParams
+from .cm import ALL_MODELS, MODEL_BITS, TWIN, V2, CMParams
 from .coder import Decoder, Encoder
 from .engine import START_BYTE, make_engine
 from .errors import LstmzipError
@@ -118,8 +118,7 @@ def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False)
     if mode == "deep":
         models |= TWIN                  # the static model stays an input (RESULTS.md section 7)
     window = (ADAPT_DEEP_WINDOW_LOG2 if mode == "deep" else ADAPT_WINDOW_LOG2) if mode else 0
-    models |= V2 | (EXT if models & EXT_MODELS else 0)
-    return CMParams(level, models, max(16, min(tbits, need)), mbits, window,
+    return CMParams(level, models | V2, max(16, min(tbits, need)), mbits, window,
                     ADAPT_LR_SHIFT if mode else 0, ADAPT_DEEP_SHIFT if mode == "deep" else 0)
 
 

@@ -158,6 +158,11 @@ def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_mode
     blob = Compressor(wide_model, methods=(method,), streams=16, level=4, adapt=adapt).compress(data)
     assert block_methods(blob) == [method]
     packed.write_bytes(blob)
+    _decodes_everywhere(packed, wide_model, data)
+
+
+def _decodes_everywhere(packed, wide_model, data):
+    """The file decodes to data in a fresh process under every environment and with TF."""
     want = hashlib.sha256(data).hexdigest()
     for env in _environments():
         assert _probe("decode", packed, wide_model, **env) == want, env
@@ -166,12 +171,15 @@ def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_mode
 
 
 def test_struct_block_decodes_identically_everywhere(tmp_path, wide_model, probe_text):
-    """A cm block with a region table (image, table, x86, compressed regions beside text), the
-    LSTM in 16 streams: the same bits under every BLAS kernel, thread count and TF."""
+    """A cm block with a region table (image, table, x86, arm64, compressed regions beside text)
+    and the extension's switches, the LSTM in 16 streams: the same bits under every BLAS kernel,
+    thread count and TF."""
     from lstmzip import format as fmt
     from lstmzip.cm import MODEL_BITS, CMParams
     from lstmzip.codec import Decompressor
-    data = probe_text.read_bytes()[:3000] + (REPO / "tests" / "data" / "golden" / "mixed.bin").read_bytes()[:30000]
+    golden = REPO / "tests" / "data" / "golden"
+    data = probe_text.read_bytes()[:3000] + (golden / "mixed.bin").read_bytes()[:30000] \
+        + (golden / "arm.bin").read_bytes()[:8066]
     blob = Compressor(wide_model, methods=("cm",), streams=16, level=4, lstm_auto=False).compress(data)
     assert block_methods(blob) == ["cm"]
     payload = next(p for _, bh, p in Decompressor().blocks(io.BytesIO(blob)) if not isinstance(bh, fmt.End))
@@ -179,11 +187,7 @@ def test_struct_block_decodes_identically_everywhere(tmp_path, wide_model, probe
     assert models & MODEL_BITS["struct"] and models & MODEL_BITS["lstm"]
     packed = tmp_path / "x.lstmz"
     packed.write_bytes(blob)
-    want = hashlib.sha256(data).hexdigest()
-    for env in _environments():
-        assert _probe("decode", packed, wide_model, **env) == want, env
-    pytest.importorskip("tensorflow")
-    assert _probe("decode", packed, wide_model, "tf") == want
+    _decodes_everywhere(packed, wide_model, data)
 
 
 def test_threads_split_streams_without_changing_a_bit(tiny_model):

@@ -73,37 +73,37 @@ def test_golden_concatenation_decodes_member_by_member(golden_model):
     assert Decompressor(golden_model).decompress(blob) == (GOLDEN / "members.bin").read_bytes()
 
 
+def _cm_blocks():
+    """(block header, payload, parameters) of every cm block (method CM) of the golden files."""
+    from lstmzip.cm import CMParams
+    for p in PAIRS:
+        src = io.BytesIO(p.read_bytes())
+        for header, bh, payload in Decompressor().blocks(src, members=True):
+            if not isinstance(bh, fmt.End) and bh.method == fmt.CM:
+                yield bh, payload, CMParams.unpack(payload)
+
+
 def test_golden_set_covers_every_region_kind():
     """The struct model's region table is pinned: cm blocks (with and without the LSTM) whose
     tables hold every kind detect() gives, decoded by every later version."""
     from lstmzip import regions as rt
-    from lstmzip.cm import MODEL_BITS, CMParams
+    from lstmzip.cm import MODEL_BITS
     from lstmzip.detect import KIND_NAMES
     kinds, with_lstm = set(), set()
-    for p in PAIRS:
-        src = io.BytesIO(p.read_bytes())
-        for header, bh, payload in Decompressor().blocks(src, members=True):
-            if isinstance(bh, fmt.End) or bh.method != fmt.CM:
-                continue
-            params = CMParams.unpack(payload)
-            if params.models & MODEL_BITS["struct"]:
-                regions, _ = rt.unpack(payload, params.packed_len, bh.raw_len)
-                kinds |= {r.kind for r in regions}
-                with_lstm.add(bool(params.models & MODEL_BITS["lstm"]))
+    for bh, payload, params in _cm_blocks():
+        if params.models & MODEL_BITS["struct"]:
+            regions, _ = rt.unpack(payload, params.packed_len, bh.raw_len)
+            kinds |= {r.kind for r in regions}
+            with_lstm.add(bool(params.models & MODEL_BITS["lstm"]))
     assert kinds == set(range(len(KIND_NAMES))) and with_lstm == {True, False}
 
 
 def test_golden_set_covers_the_extension_with_and_without_the_lstm():
     """cm blocks with the third byte of switches (model bit 32768), every switch of it on."""
-    from lstmzip.cm import EXT, EXT_MODELS, MODEL_BITS, CMParams
+    from lstmzip.cm import EXT, EXT_MODELS, MODEL_BITS
     seen = set()
-    for p in PAIRS:
-        src = io.BytesIO(p.read_bytes())
-        for header, bh, payload in Decompressor().blocks(src, members=True):
-            if isinstance(bh, fmt.End) or bh.method != fmt.CM:
-                continue
-            params = CMParams.unpack(payload)
-            if params.models & EXT:
-                assert params.models & EXT_MODELS == EXT_MODELS
-                seen.add((bool(params.models & MODEL_BITS["lstm"]), bool(params.models & MODEL_BITS["struct"])))
+    for bh, payload, params in _cm_blocks():
+        if params.models & EXT:
+            assert params.models & EXT_MODELS == EXT_MODELS
+            seen.add((bool(params.models & MODEL_BITS["lstm"]), bool(params.models & MODEL_BITS["struct"])))
     assert {(True, False), (False, False), (False, True)} <= seen

@@ -47,6 +47,8 @@ from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, 
 from ..detect import KIND_ARM64, KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86
 from .states import N0, N1, NEXT, TOTAL
 
+DET = ((N0 == 0) | (N1 == 0)) & (N0 + N1 > 0)   # a seen state with one bit value only: det's input
+
 # ---- layout ----------------------------------------------------------------------------------
 
 N_H_TEXT = 23       # hashed bit-history contexts of every region (see ctx_hashes)
@@ -114,8 +116,8 @@ W_BUCKET, W_SLOT, W_STATE, W_USE = W_BH + N_H, W_BH + 2 * N_H, W_BH + 3 * N_H, W
 W_CUM = W_BH + 5 * N_H
 W_CUM2 = W_CUM + 257
 W_RIDX = W_CUM2 + 257
-W_RCHK, W_RBYTE, W_RCNT = W_RIDX + N_RUN, W_RIDX + 2 * N_RUN, W_RIDX + 3 * N_RUN
-WORK_LEN = W_RIDX + 4 * N_RUN
+W_RCHK, W_RBYTE, W_RCNT, W_RSEL = (W_RIDX + i * N_RUN for i in range(1, 5))
+WORK_LEN = W_RIDX + 5 * N_RUN
 
 
 @njit(cache=True, inline="always")
@@ -214,7 +216,8 @@ def ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh):
     bh[3] = hash2(c4, 103)
     bh[4] = hash2(c4, (c8 & 0xFF) + 104 * 65536)
     bh[5] = hash2(c4, (c8 & 0xFFFF) + 105 * 65536)
-    bh[6] = hash2(hash2(c4, c8) & 0xFFFFFFFF, 106)
+    h8 = hash2(c4, c8) & 0xFFFFFFFF              # (returned: ctx_ext's orders 10 and 12 build on it)
+    bh[6] = hash2(h8, 106)
     bh[7] = hash2(w0, c1 + 107 * 256 if w0 == 0 else 107)
     bh[8] = hash2(w0, st[L_W1] ^ 0x1080000)
     bh[9] = hash2(w0, st[L_W2] ^ 0x1090000)
@@ -233,10 +236,11 @@ def ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh):
     bh[20] = hash2(np.int64(ind3[i3]) | ((c4 & 0xFFFF) << 16), 120)
     bh[21] = hash2(min(st[L_FIELD], 255) | (c1 << 8) | (CLASS[(c4 >> 8) & 0xFF] << 16), 121)
     bh[22] = hash2(hash2(w0, st[L_W1]) & 0xFFFFFFFF, st[L_W2] ^ 0x1160000)
+    return h8
 
 
 @njit(cache=True)
-def ctx_ext(st, c1, bh, ind2, buf, pos):
+def ctx_ext(st, c1, h8, bh, ind2, buf, pos):
     """The extension's N_H_EXT context hashes (into bh[N_H_V2:]): orders 10 and 12; the line's
     first bytes (this line's and the one before: the kind of line, a code statement, a log
     record's prefix) with the word, order 2, the column; the enclosing markup tag; the word's
@@ -246,7 +250,6 @@ def ctx_ext(st, c1, bh, ind2, buf, pos):
     w0 = st[L_W0]
     col = st[L_COL]
     x = N_H_V2
-    h8 = hash2(c4, st[L_C8]) & 0xFFFFFFFF
     bh[x] = hash2(h8, (st[L_C12] & 0xFFFF) + 0x3000000)
     bh[x + 1] = hash2(hash2(h8, st[L_C12]) & 0xFFFFFFFF, 131)
     bh[x + 2] = hash2(st[L_LFW] | (c1 << 24), w0 ^ 0x1210000)
@@ -415,6 +418,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     rchk = work[W_RCHK:W_RCHK + N_RUN]
     rbyte = work[W_RBYTE:W_RBYTE + N_RUN]
     rcnt = work[W_RCNT:W_RCNT + N_RUN]
+    rsel = work[W_RSEL:W_RSEL + N_RUN]       # this bit's RSM entry of each run context, -1: none
     rmask = len(runs) - 1
     seen = t * len(lane_state)              # about how many bytes the block has coded so far
     rate = mixer_rate(seen, models)
@@ -436,7 +440,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         st[L_REG] = r
         kind = regs[r, R_KIND]
         if kind == K_COMPRESSED:              # nothing to model: 8 bits at p = 1/2, no learning
-            code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, rec_last, rec_dist,
+            code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, ext, rec_last, rec_dist,
                             ind2, ind3)
             continue
         width = regs[r, R_WIDTH]
@@ -461,9 +465,9 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             r1 = np.int64(buf[pos - rlen])
             if pos - 2 * rlen >= st[L_START]:
                 r2 = np.int64(buf[pos - 2 * rlen])
-        ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
+        h8 = ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
         if ext:
-            ctx_ext(st, c1, bh, ind2, buf, pos)
+            ctx_ext(st, c1, h8, bh, ind2, buf, pos)
         lo = max(st[L_START], regs[r, R_START])  # no context looks before the lane or the region
         sel = 32 + kind
         if is2d:
@@ -541,8 +545,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                         x[xi] = stretch(p12)
                         x[xi + 1] = (p12 - 2048) >> 1
                     if ext:                              # deterministic: one bit value only so far
-                        det = s != 0 and (models & USE_DET) != 0 and (N0[s] == 0 or N1[s] == 0)
-                        x[X_DET + m] = x[xi] if det else 0
+                        x[X_DET + m] = x[xi] if (models & USE_DET) != 0 and DET[s] else 0
                 else:
                     x[xi] = 0
                     x[xi + 1] = 0
@@ -570,8 +573,10 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if models & USE_RUN:                  # the run's byte, while c0 agrees with it
                 for m in range(N_RUN):
                     if rcnt[m] > 0 and ((rbyte[m] | 256) >> (8 - k)) == c0:
-                        x[X_RUN + m] = stretch(rsm[m, run_bucket(rcnt[m]) * 2 + ((rbyte[m] >> (7 - k)) & 1)] >> 4)
+                        rsel[m] = run_bucket(rcnt[m]) * 2 + ((rbyte[m] >> (7 - k)) & 1)
+                        x[X_RUN + m] = stretch(rsm[m, rsel[m]] >> 4)
                     else:
+                        rsel[m] = -1
                         x[X_RUN + m] = 0
             if models & USE_TWIN:
                 p_twin = ((cum2[hi] - cum2[mid]) << 12) // (cum2[hi] - cum2[lo])
@@ -638,8 +643,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                     ht[slot[m]] = NEXT[s, bit]
             if models & USE_RUN:
                 for m in range(N_RUN):
-                    if rcnt[m] > 0 and ((rbyte[m] | 256) >> (8 - k)) == c0:
-                        ri = run_bucket(rcnt[m]) * 2 + ((rbyte[m] >> (7 - k)) & 1)
+                    ri = rsel[m]
+                    if ri >= 0:
                         rsm[m, ri] += (((bit << 16) - bit) - rsm[m, ri]) >> 6
             if msi >= 0:
                 v = match_sm[msi]
@@ -660,11 +665,11 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                                  mmask)
         st[L_MLEN] = mlen
         st[L_MPTR] = mptr
-        after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3)
+        after_byte(st, byte, c4, c8, pos, lane, ext, rec_last, rec_dist, ind2, ind3)
 
 
 @njit(cache=True)
-def code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, rec_last, rec_dist, ind2, ind3):
+def code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, ext, rec_last, rec_dist, ind2, ind3):
     """A byte of a compressed region: its 8 bits coded at p = 1/2, no model learns from it (the
     lane's history moves on, so the contexts after the region are as usual); the match ends."""
     byte = np.int64(buf[pos]) if mode == ENCODE else np.int64(0)
@@ -675,20 +680,22 @@ def code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, rec_last, r
     buf[pos] = byte
     known[pos] = 1
     st[L_MLEN] = 0
-    after_byte(st, byte, c4, st[L_C8], pos, lane, rec_last, rec_dist, ind2, ind3)
+    after_byte(st, byte, c4, st[L_C8], pos, lane, ext, rec_last, rec_dist, ind2, ind3)
 
 
 @njit(cache=True)
-def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
-    """A lane's contexts after byte at pos: history, words, classes, code shape, records, lines."""
+def after_byte(st, byte, c4, c8, pos, lane, ext, rec_last, rec_dist, ind2, ind3):
+    """A lane's contexts after byte at pos: history, words, classes, code shape, records, lines
+    (ext: also the state only the extension's contexts read)."""
     ind2[c4 & 0xFFFF] = ((np.int64(ind2[c4 & 0xFFFF]) << 8) | byte) & 0xFFFF
-    wi = 65536 + (st[L_W0] & 0xFFFF)
-    ind2[wi] = ((np.int64(ind2[wi]) << 8) | byte) & 0xFFFF
-    ci = 131072 + (c4 & 0xFF)
-    ind2[ci] = ((np.int64(ind2[ci]) << 8) | byte) & 0xFFFF
+    if ext:
+        wi = 65536 + (st[L_W0] & 0xFFFF)
+        ind2[wi] = ((np.int64(ind2[wi]) << 8) | byte) & 0xFFFF
+        ci = 131072 + (c4 & 0xFF)
+        ind2[ci] = ((np.int64(ind2[ci]) << 8) | byte) & 0xFFFF
+        st[L_C12] = ((st[L_C12] << 8) | (c8 >> 24)) & 0xFFFFFFFF
     i3 = hash2(c4 & 0xFFFFFF, 7) & 0xFFFF
     ind3[i3] = ((np.int64(ind3[i3]) << 8) | byte) & 0xFFFF
-    st[L_C12] = ((st[L_C12] << 8) | (c8 >> 24)) & 0xFFFFFFFF
     st[L_C8] = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF
     st[L_C4] = ((c4 << 8) | byte) & 0xFFFFFFFF
     cls = CLASS[byte]
@@ -708,19 +715,20 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
         st[L_DEPTH] = min(st[L_DEPTH] + 1, 15)
     elif (byte == 41 or byte == 93 or byte == 125) and st[L_DEPTH] > 0:
         st[L_DEPTH] -= 1
-    if byte == 60:                                               # <
-        st[L_INTAG] = 1
-        st[L_TAG] = 0
-    elif st[L_INTAG] == 1:
-        if byte == 32 or byte == 62 or byte == 10 or byte == 9:
-            st[L_INTAG] = 2 if byte != 62 else 0
-        else:
-            st[L_TAG] = (st[L_TAG] * 0x2F0B5 + byte + 1) & 0xFFFFFF
-    elif byte == 62:
-        st[L_INTAG] = 0
-    if st[L_LFN] < 3 and not (st[L_LEAD] and (byte == 32 or byte == 9)) and byte != 10:
-        st[L_LFW] = (st[L_LFW] << 8) | byte
-        st[L_LFN] += 1
+    if ext:
+        if byte == 60:                                           # <
+            st[L_INTAG] = 1
+            st[L_TAG] = 0
+        elif st[L_INTAG] == 1:
+            if byte == 32 or byte == 62 or byte == 10 or byte == 9:
+                st[L_INTAG] = 2 if byte != 62 else 0
+            else:
+                st[L_TAG] = (st[L_TAG] * 0x2F0B5 + byte + 1) & 0xFFFFFF
+        elif byte == 62:
+            st[L_INTAG] = 0
+        if st[L_LFN] < 3 and not (st[L_LEAD] and (byte == 32 or byte == 9)) and byte != 10:
+            st[L_LFW] = (st[L_LFW] << 8) | byte
+            st[L_LFN] += 1
     if st[L_LEAD]:
         if byte == 32:
             st[L_INDENT] += 1
@@ -730,7 +738,7 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
             st[L_LEAD] = 0
     if byte == 32 or byte == 9 or byte == 44 or byte == 59 or byte == 124:
         st[L_FIELD] += 1
-        if st[L_FIELD] < N_FS:
+        if ext and st[L_FIELD] < N_FS:
             st[L_FS + st[L_FIELD]] = pos + 1
     record_update(st, L_RLEN, byte, pos, lane, rec_last, rec_dist)
     if byte == 10:
@@ -740,13 +748,13 @@ def after_byte(st, byte, c4, c8, pos, lane, rec_last, rec_dist, ind2, ind3):
         st[L_INDENT] = 0
         st[L_LEAD] = 1
         st[L_FIELD] = 0
-        for f in range(N_FS):                      # this line's fields become the line before's
-            st[L_FS + N_FS + f] = st[L_FS + f] if f == 0 or st[L_FS + f] > st[L_FS] else -1
-            st[L_FS + f] = -1
-        st[L_FS] = pos + 1
-        st[L_PLFW] = st[L_LFW]
-        st[L_LFW] = 0
-        st[L_LFN] = 0
+        if ext:                                    # this line's fields become the line before's
+            st[L_FS + N_FS:L_FS + 2 * N_FS] = st[L_FS:L_FS + N_FS]
+            st[L_FS:L_FS + N_FS] = -1
+            st[L_FS] = pos + 1
+            st[L_PLFW] = st[L_LFW]
+            st[L_LFW] = 0
+            st[L_LFN] = 0
     else:
         st[L_COL] += 1
 
