@@ -53,7 +53,9 @@ CM_MIN_STREAM_LEN = 8192          # cm blocks: streams of at least 8 KiB (measur
 CM_SMALL_STEPS, CM_SMALL_MAX = 640, 16    # ...but small inputs take at most 640 steps (up to 16 streams:
                                           # 10 KB in under 2 s; 3 -> 12 streams costs 0.4-2.5 % there)
 LSTM_SAMPLE = 64 << 10            # a block's first 64 KiB decide whether its LSTM runs...
-LSTM_MIN_GAIN = 0.02              # ...it does if it saves more than 2 % of their second half
+LSTM_MIN_GAIN = 0.02              # ...it does if it saves more than 2 % of their second half,
+LSTM_MIN_TEXT = 0.5               # and never where text regions hold less than half the block (the
+                                  # model knows text; on 14 binary development files it won on none)
 ZSTD_LEVEL = 19
 METHODS = ("cm", "lstm", "zstd", "stored")     # block methods a Compressor may choose from
 DEFAULT_LEVEL = 6
@@ -320,6 +322,12 @@ def block_regions(params: CMParams, data: bytes):
     from .detect import KIND_TEXT, detect
     regions = detect(data)
     return regions if any(r.kind != KIND_TEXT for r in regions) else []
+
+
+def text_share(regions, n: int) -> float:
+    """The share of a block's n bytes that its regions label text."""
+    from .detect import KIND_TEXT
+    return sum(r.length for r in regions if r.kind == KIND_TEXT) / max(1, n)
 
 
 def struct_plan(params: CMParams, data: bytes, regions=None):
@@ -614,6 +622,8 @@ class Compressor:
         LSTM too when the block is at most LSTM_SAMPLE bytes, or when the LSTM saves more than
         LSTM_MIN_GAIN on the second half of the block's first LSTM_SAMPLE bytes (coded with it
         as a probe; the first half warms the models up). Where both are coded the smaller wins.
+        A block whose regions are mostly not text (executables, images, tables, numbers) is
+        never coded with the LSTM: it is trained on text and costs such blocks 2-8x the time.
         """
         lstm = MODEL_BITS["lstm"]
 
@@ -627,6 +637,8 @@ class Compressor:
         if not self.cm_models & lstm or self.cm_models == lstm or not self.lstm_auto \
                 or self.adapt:
             return [code(self.cm_models, progress)]
+        if regions and text_share(regions, len(block)) < LSTM_MIN_TEXT:
+            return [code(self.cm_models & ~lstm, progress)]
         half = LSTM_SAMPLE // 2
         marks = {half: None, LSTM_SAMPLE: None} if self.streams == 0 else None
         plain = code(self.cm_models & ~lstm, None, marks)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import struct
 import zlib
@@ -158,6 +159,26 @@ def test_region_kinds_round_trip_with_the_lstm(fixed_regions, tiny_model):
     fixed_regions[len(data)] = spec
     blob = Compressor(tiny_model, methods=("cm",), level=4, streams=5, lstm_auto=False).compress(data)
     assert Decompressor(tiny_model).decompress(blob) == data
+
+
+def test_blocks_mostly_not_text_skip_the_lstm(fixed_regions, tiny_model, monkeypatch):
+    """The LSTM (a text model) is neither probed nor run where text regions hold under half
+    the block; a block that is mostly text still codes it (the probe said it pays)."""
+    import lstmzip.codec as codec
+    from lstmzip.cm import CMParams
+    monkeypatch.setattr(codec, "LSTM_MIN_GAIN", -1.0)          # 'the LSTM always pays'
+    monkeypatch.setattr(codec, "LSTM_SAMPLE", 1024)
+    img = _image(48, 60, 1)                                     # 2,880 bytes of 8-bit pixels
+    for text_len, lstm in ((1000, False), (len(TEXT), True)):
+        data = TEXT[:text_len] + img
+        fixed_regions[len(data)] = [(text_len, TXT, 0, 0), (len(img), IMG, 48, 8)]
+        c = Compressor(tiny_model, methods=("cm",), level=4)
+        blob = c.compress(data)
+        assert ("lstm_sample" in c.stats) == lstm
+        payloads = [p for _, bh, p in Decompressor().blocks(io.BytesIO(blob)) if not isinstance(bh, fmt.End)]
+        if not lstm:                                            # (else the smaller coding is kept)
+            assert not CMParams.unpack(payloads[0]).models & MODEL_BITS["lstm"]
+        assert Decompressor(tiny_model).decompress(blob) == data
 
 
 def test_info_lists_a_blocks_regions(fixed_regions, tmp_path):
