@@ -43,8 +43,9 @@ from numba import njit
 from . import numba_cache  # noqa: F401  (numba's cache directory is set before any kernel loads)
 from . import arm64, x86
 
-KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE, KIND_TABLE, KIND_COMPRESSED, KIND_ARM64 = range(7)
-KIND_NAMES = ("text", "binary", "x86", "image", "table", "compressed", "arm64")
+KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE, KIND_TABLE, KIND_COMPRESSED, KIND_ARM64, KIND_X86I = range(8)
+KIND_NAMES = ("text", "binary", "x86", "image", "table", "compressed", "arm64", "x86i")
+X86_KIND = KIND_X86I        # x86 code is written as kind 7 (instruction contexts); kind 2 still decodes
 MAX_REGIONS = 4096          # a block's region table never holds more
 
 CHUNK = 16384               # statistics are taken per chunk of this many bytes
@@ -359,7 +360,7 @@ def _classify(block: bytes, arr: np.ndarray, a: int, b: int, lo: int, hi: int,
     score = x86.call_score(block[wa:wb])
     if score >= X86_SCORE * (0.5 if hint == "exe" else 1.0) and (not width or score >= X86_OVER_ROWS) \
             and _distinct_operands(arr[wa:wb]) >= X86_DISTINCT:
-        return Region(a, n, KIND_X86)
+        return Region(a, n, X86_KIND)
     if width:
         return structured
     return Region(a, n, KIND_BINARY)

@@ -31,7 +31,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from . import arm64, x86
-from .detect import (KIND_ARM64, KIND_COMPRESSED, KIND_IMAGE, KIND_NAMES, KIND_TABLE, KIND_X86, MAX_REGIONS,
+from .detect import (KIND_ARM64, KIND_COMPRESSED, KIND_IMAGE, KIND_NAMES, KIND_TABLE, KIND_X86, KIND_X86I, MAX_REGIONS,
                      Region)
 from .errors import LstmzipError
 
@@ -119,12 +119,12 @@ def as_array(regions: Sequence[Region]) -> np.ndarray:
 
 
 def _transformed(data: bytes, regions: Sequence[Region], sign: int) -> bytes:
-    if not any(r.kind in (KIND_X86, KIND_ARM64) for r in regions):
+    if not any(r.kind in (KIND_X86, KIND_X86I, KIND_ARM64) for r in regions):
         return data
     parts = []
     for r in regions:
         part = data[r.start:r.start + r.length]
-        if r.kind == KIND_X86:
+        if r.kind in (KIND_X86, KIND_X86I):
             part = x86.forward(part) if sign > 0 else x86.inverse(part)
         elif r.kind == KIND_ARM64:
             part = arm64.forward(part, r.start, r.width) if sign > 0 else arm64.inverse(part, r.start, r.width)

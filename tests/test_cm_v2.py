@@ -237,7 +237,7 @@ def test_v2_compiled_and_interpreted_give_identical_files(tmp_path, tiny_model_p
     data = TEXT[:700] + records + code + TEXT[:300]
     (tmp_path / "in.bin").write_bytes(data)
     a, b = 700 + len(records), 700 + len(records) + len(code)
-    kinds = [(0, 700, 0, 0, 0), (700, len(records), 4, 16, 0), (a, len(code), 2, 0, 0),
+    kinds = [(0, 700, 0, 0, 0), (700, len(records), 4, 16, 0), (a, 100, 2, 0, 0), (a + 100, len(code) - 100, 7, 0, 0),
              (b, 150, 3, 30, 24), (b + 150, 100, 5, 0, 0), (b + 250, 30, 3, 6, 1), (b + 280, 10, 1, 0, 0),
              (b + 290, 10, 6, 1, 0)]
     script = ("import sys, hashlib; from lstmzip.codec import Compressor; from lstmzip.cm import *;"

@@ -11,7 +11,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from lstmzip.detect import (KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86,
+from lstmzip.detect import (KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86I,
                             MAX_REGIONS, Region, detect)
 
 from conftest import REPO
@@ -117,20 +117,20 @@ def test_tar_members_are_detected_each_on_its_own():
 
 def test_code_random_records_and_binary_by_statistics():
     code = _code(200_000)
-    assert {x.kind for x in detect(code)} == {KIND_X86}
+    assert {x.kind for x in detect(code)} == {KIND_X86I}
     noise = np.random.default_rng(7).integers(0, 256, 100_000, np.uint8).tobytes()
     assert detect(noise) == [Region(0, len(noise), KIND_COMPRESSED)]
     recs = _records(4000)                    # 24-byte records
     r = detect(recs)
     assert [x.kind for x in r] == [KIND_TABLE] and r[0].width % 24 == 0
     zeros_and_ints = np.arange(50_000, dtype="<u4").tobytes()
-    assert all(x.kind != KIND_X86 for x in detect(zeros_and_ints))
+    assert all(x.kind != KIND_X86I for x in detect(zeros_and_ints))
 
 
 def test_a_table_of_the_number_1000_is_not_code():
     """E8 03 00 00 is 1000 as an int32: a column of it once looked like dense CALLs."""
     rows = b"".join(struct.pack("<HiHi", i, 1000, i % 5, 1000 + (i % 3)) for i in range(8000))
-    assert all(x.kind != KIND_X86 for x in detect(rows))
+    assert all(x.kind != KIND_X86I for x in detect(rows))
 
 
 def test_mixed_block_covers_in_order_and_is_deterministic():
@@ -141,7 +141,7 @@ def test_mixed_block_covers_in_order_and_is_deterministic():
     _valid_cover(r, len(block))
     assert r == detect(block) == detect(bytearray(block))
     kinds = [x.kind for x in r]
-    for k in (KIND_TEXT, KIND_X86, KIND_COMPRESSED, KIND_TABLE):
+    for k in (KIND_TEXT, KIND_X86I, KIND_COMPRESSED, KIND_TABLE):
         assert k in kinds
 
 

@@ -22,7 +22,7 @@ from conftest import REPO
 
 TEXT = (REPO / "README.md").read_bytes()[:3000]
 NO_LSTM = ALL_MODELS & ~MODEL_BITS["lstm"]
-(TXT, BIN, X86, IMG, TAB, CMP, ARM) = range(7)
+(TXT, BIN, X86, IMG, TAB, CMP, ARM, X86I) = range(8)
 
 
 def _cover(spec):
@@ -63,14 +63,14 @@ def _arm64ish(n: int, seed: int = 3) -> bytes:
 
 MIXED_SPEC = [(len(TEXT), TXT, 0, 0), (48 * 60, IMG, 48, 8), (1500, X86, 0, 0), (800, CMP, 0, 0),
               (30 * 40, TAB, 30, 0), (64 * 3 * 10, IMG, 192, 24), (500, BIN, 0, 0), (40 * 25, IMG, 5, 1),
-              (1202, ARM, 0, 0)]
+              (1202, ARM, 0, 0), (900, X86I, 0, 0)]
 
 
 def _mixed() -> bytes:
     rng = np.random.default_rng(5)
     parts = [TEXT, _image(48, 60, 1), _x86ish(1500), rng.integers(0, 256, 800, np.uint8).tobytes(),
              b"".join(struct.pack("<HHId16x", i, 7, i * 3, i / 7)[:30] for i in range(40)),
-             _image(64, 10, 3), bytes(range(250)) * 2, _image(5, 200, 1), _arm64ish(1202)]
+             _image(64, 10, 3), bytes(range(250)) * 2, _image(5, 200, 1), _arm64ish(1202), _x86ish(900, seed=4)]
     data = b"".join(parts)
     assert [len(p) for p in parts] == [s[0] for s in MIXED_SPEC]
     return data
@@ -102,7 +102,7 @@ def test_region_table_round_trips():
     ([], 10, "0 regions"),
     ([(5, TXT, 0, 0)], 10, "cover 5 of 10"),
     ([(6, TXT, 0, 0), (6, TXT, 0, 0)], 10, "length"),
-    ([(10, 7, 0, 0)], 10, "kind 7"),
+    ([(10, 8, 0, 0)], 10, "kind 8"),
     ([(10, ARM, 4, 0)], 10, "align 4"),
     ([(10, IMG, 0, 8)], 10, "width 0"),
     ([(10, IMG, 4, 12)], 10, "depth 12"),

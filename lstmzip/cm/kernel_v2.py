@@ -44,7 +44,9 @@ from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, 
                      apm_predict,
                      apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
                      mix_update, record_update, squash, stretch)
-from ..detect import KIND_ARM64, KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86
+from ..detect import (KIND_ARM64, KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86,
+                      KIND_X86I)
+from . import x86ops as xo
 from .states import N0, N1, NEXT, TOTAL
 
 DET = ((N0 == 0) | (N1 == 0)) & (N0 + N1 > 0)   # a seen state with one bit value only: det's input
@@ -69,10 +71,10 @@ X_DET = X_RUN + N_RUN  # x[X_DET + m]: context m's stretch(p) again when its his
 N_IN = X_DET + N_H
 XI = np.array([X_CTX + 2 * m for m in range(N_H_V2)] + [X_EXT + 2 * m for m in range(N_H_EXT)], np.int64)
 N_MIX = 6           # the sixth runs only in blocks with USE_STRUCT
-MIX_SETS = (2048, 64, 192, 2048, 512, 336)  # orders seen x c0; match; LSTM conf x expected bit x k;
+MIX_SETS = (2048, 64, 192, 2048, 512, 392)  # orders seen x c0; match; LSTM conf x expected bit x k;
                                             # c1 x class(c2); classes x k; region: 2-D shape or kind x k
 MIX_OFFSET = (0, 2048, 2112, 2304, 4352, 4864)
-N_SETS = 5200
+N_SETS = 5256
 assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS == sum(MIX_SETS)
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
@@ -87,8 +89,8 @@ USE_EXT = 32768     # a third byte of switches follows (the extension: every swi
 USE_RUN, USE_LONG, USE_LINE, USE_MARKUP, USE_WORD2, USE_DET, USE_RATES, USE_INDIRECT2 = (1 << i for i in range(16, 24))
 
 # Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
-K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED, K_ARM64 = (
-    KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE, KIND_TABLE, KIND_COMPRESSED, KIND_ARM64)
+K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED, K_ARM64, K_X86I = (
+    KIND_TEXT, KIND_BINARY, KIND_X86, KIND_IMAGE, KIND_TABLE, KIND_COMPRESSED, KIND_ARM64, KIND_X86I)
 R_START, R_END, R_KIND, R_WIDTH, R_DEPTH = range(5)
 
 # Which switch each hashed context belongs to.
@@ -104,7 +106,8 @@ assert len(CTX_FAMILY) == N_H
  L_WLEN, L_WBEG, L_PLFW, L_BRK) = range(29)
 N_FS = 32           # fields per line whose starts a lane keeps (this line's, the line before's)
 L_FS = 29           # st[L_FS + f]: where field f of this line starts; st[L_FS + N_FS + f]: of the line before (-1: none)
-N_LANE = L_FS + 2 * N_FS
+L_X86 = L_FS + 2 * N_FS   # st[L_X86:L_X86 + X_LEN]: where the byte sits in its x86 instruction (kind 7, x86ops.py)
+N_LANE = L_X86 + xo.X_LEN
 assert L_RCAND == L_RLEN + 1 and L_RCNT == L_RLEN + 2     # record_update's layout
 
 
@@ -386,6 +389,26 @@ def ctx_arm64(j, pos, lo, c4, buf, bh):
 
 
 @njit(cache=True)
+def ctx_x86i(xs, c4, bh):
+    """The N_H_2D context hashes of a byte in an x86 region of kind 7 (after the E8/E9
+    transform; into bh[N_H_TEXT:]) from its place in its instruction (x86ops.py: xs is the
+    lane's parse state). Returns the byte's role (0..6)."""
+    b = N_H_TEXT
+    role = xs[xo.ROLE]
+    ri = role * 8 + min(xs[xo.INDEX], 7)      # the role and the place in a displacement / immediate
+    op = xs[xo.OP]                            # this instruction's opcode (at a start: the last one's)
+    head = ri | (op << 6)
+    c1 = c4 & 0xFF
+    bh[b] = hash2(head | ((xs[xo.PFX] & 15) << 16), 180)
+    bh[b + 1] = hash2(head, (xs[xo.HIST] << 8) | 181)
+    bh[b + 2] = hash2(head | (xs[xo.MRM] << 16) | (c1 << 24), 182)
+    bh[b + 3] = hash2(ri | ((c4 & 0xFFFF) << 6), 183)
+    bh[b + 4] = hash2(head | (xs[xo.MRM] << 16) | ((c4 >> 8) & 0xFF) << 24, (c1 << 8) | 184)
+    bh[b + 5] = hash2(head | ((c4 & 0xFFFF) << 16), 185)
+    return role
+
+
+@njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs):
@@ -448,7 +471,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         bilevel = is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1
         for m in range(n_h):
             use[m] = models & CTX_FAMILY[m]
-            if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY and kind != K_ARM64:
+            if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY and kind != K_ARM64 \
+                    and kind != K_X86I:
                 use[m] = 0
             if bilevel and (10 <= m < N_H_TEXT or m >= N_H_V2):
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
@@ -477,6 +501,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             ctx_binary(pos, lo, c4, buf, bh)
         elif kind == K_ARM64:             # (32 + kind .. + 3: the byte's place in its word)
             sel = 32 + kind + ctx_arm64((pos - regs[r, R_WIDTH]) & 3, pos, lo, c4, buf, bh)
+        elif kind == K_X86I:              # (42 .. 48: the byte's role in its instruction)
+            sel = 42 + ctx_x86i(st[L_X86:L_X86 + xo.X_LEN], c4, bh)
         # -- run contexts: the byte each of contexts 0..N_RUN-1 saw last, and how many times in a row
         if models & USE_RUN:
             for m in range(N_RUN):
@@ -666,6 +692,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         st[L_MLEN] = mlen
         st[L_MPTR] = mptr
         after_byte(st, byte, c4, c8, pos, lane, ext, rec_last, rec_dist, ind2, ind3)
+        if kind == K_X86I:
+            xo.x86_next(st[L_X86:L_X86 + xo.X_LEN], byte)
 
 
 @njit(cache=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstmzip.cm import ALL_MODELS, MODEL_BITS
 from lstmzip.codec import Compressor
 from lstmzip.model import random_model
 
@@ -140,6 +141,9 @@ def main() -> None:
         "mixed-cmext-struct": Compressor(model_path, methods=("cm", "stored"), level=3),
         # an arm64 region (kind 6): the BL transform and its contexts
         "arm-cmext-struct": Compressor(model_path, methods=("cm", "stored"), level=2),
+        # x86 code as region kind 7: contexts from each byte's place in its instruction
+        "mixed-x86i-struct": Compressor(model_path, methods=("cm", "stored"), level=4,
+                                        cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]),
     })
     for stem, comp in v2.items():
         path = HERE / "golden" / f"{stem}.lstmz"
