@@ -408,6 +408,30 @@ def ctx_x86i(xs, c4, bh):
     return role
 
 
+N_X86_EXT = 11      # x86 regions (kind 7) of extension blocks: slots N_H_V2.. hold these instead
+
+
+@njit(cache=True)
+def ctx_x86i_ext(xs, c4, c8, pos, bh):
+    """In kind 7 regions of blocks with the extension, its first N_X86_EXT context slots hold
+    more x86 contexts (into bh[N_H_V2:]); the other slots are off there."""
+    b = N_H_V2
+    ri = xs[xo.ROLE] * 8 + min(xs[xo.INDEX], 7)
+    head = ri | (xs[xo.OP] << 6)
+    c1 = c4 & 0xFF
+    bh[b] = hash2(head | (xs[xo.MRM] << 16), 190)                       # opcode, ModRM
+    bh[b + 1] = hash2(ri | (c1 << 6) | ((pos & 15) << 14), 191)         # alignment (padding)
+    bh[b + 2] = hash2(head | (xs[xo.MRM] << 16), (xs[xo.HIST] << 8) | 192)
+    bh[b + 3] = hash2(ri | (((c4 >> 8) & 0xFFFF) << 6), 193)           # two bytes, skipping one
+    bh[b + 4] = hash2(head | (c4 & 0xFF00) << 8, 194)                   # opcode and the byte before last
+    bh[b + 5] = hash2(c4, (ri << 8) | 195)                              # order 4 and role
+    bh[b + 6] = hash2(c4, ((c8 & 0xFFFF) << 8) | 196)                   # order 6
+    bh[b + 7] = hash2(head | ((xs[xo.HIST] & 1023) << 16) | ((xs[xo.PFX] & 15) << 26), (xs[xo.MRM] << 8) | 197)
+    bh[b + 8] = hash2(c4, (head << 8) | 198)                            # opcode, order 4
+    bh[b + 9] = hash2(head | (xs[xo.MRM] << 16) | (c1 << 24), (xs[xo.HIST] << 8) | 199)
+    bh[b + 10] = hash2(((c4 >> 16) & 0xFFFF) | (ri << 16), 200)          # bytes 3 and 4 back
+
+
 @njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
@@ -474,6 +498,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY and kind != K_ARM64 \
                     and kind != K_X86I:
                 use[m] = 0
+            if kind == K_X86I and m >= N_H_V2:      # the extension's slots: x86 contexts (ctx_x86i_ext)
+                use[m] = ext and m < N_H_V2 + N_X86_EXT
             if bilevel and (10 <= m < N_H_TEXT or m >= N_H_V2):
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
         col = st[L_COL]
@@ -490,7 +516,9 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if pos - 2 * rlen >= st[L_START]:
                 r2 = np.int64(buf[pos - 2 * rlen])
         h8 = ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
-        if ext:
+        if ext and kind == K_X86I:
+            ctx_x86i_ext(st[L_X86:L_X86 + xo.X_LEN], c4, st[L_C8], pos, bh)
+        elif ext:
             ctx_ext(st, c1, h8, bh, ind2, buf, pos)
         lo = max(st[L_START], regs[r, R_START])  # no context looks before the lane or the region
         sel = 32 + kind
@@ -617,8 +645,10 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             rows[0] = MIX_OFFSET[0] + order * 256 + c0
             rows[1] = MIX_OFFSET[1] + mset
             rows[2] = MIX_OFFSET[2] + (conf * 3 + lexp) * 8 + k
-            rows[3] = MIX_OFFSET[3] + c1 + (CLASS[c2] << 8)
-            rows[4] = MIX_OFFSET[4] + cls12 * 8 + k
+            rows[3] = MIX_OFFSET[3] + (c1 + (CLASS[c2] << 8) if kind != K_X86I
+                                       else (st[L_X86 + xo.OP] & 0xFF) + ((sel - 42) << 8))
+            rows[4] = MIX_OFFSET[4] + (cls12 if kind != K_X86I else
+                                       (sel - 42) * 8 + min(st[L_X86 + xo.INDEX], 7)) * 8 + k
             rows[5] = MIX_OFFSET[5] + sel * 8 + k
             s_final = 0
             for j in range(n_mix):
