@@ -331,12 +331,16 @@ def text_share(regions, n: int) -> float:
 
 
 def struct_plan(params: CMParams, data: bytes, regions=None):
-    """(params, regions) a block is coded with: regions detected unless given, and the
-    ``struct`` bit dropped when block_regions found no structure."""
+    """(params, regions) a block is coded with: regions detected unless given, the ``struct``
+    bit dropped when block_regions found no structure, the ``pixel`` bit when no region is a
+    1-bit image (so that every other block is written as before the bit existed)."""
+    from .detect import KIND_IMAGE
     if regions is None:
         regions = block_regions(params, data)
     if regions is not None and not regions:
         params, regions = dataclasses.replace(params, models=params.models & ~MODEL_BITS["struct"]), None
+    if params.models & MODEL_BITS["pixel"] and not any(r.kind == KIND_IMAGE and r.depth == 1 for r in regions or ()):
+        params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["pixel"])
     return params, regions
 
 

@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from lstmzip.cm import ALL_MODELS, EXT, EXT_MODELS, MODEL_BITS, V2, CMParams, kernel_v2 as k2, states
+from lstmzip.cm import (ALL_MODELS, EXT, EXT2, EXT2_MODELS, EXT_MODELS, MODEL_BITS, V2, CMParams, kernel_v2 as k2,
+                        states)
 from lstmzip.codec import FAST_WITHOUT, Compressor, Decompressor, choose_cm_streams, cm_params
 from lstmzip.errors import LstmzipError
 
@@ -98,7 +99,7 @@ def test_buckets_match_a_plain_three_way_table():
 # ---- parameters --------------------------------------------------------------------------------
 
 def test_v2_params_round_trip_and_unknown_switches_are_refused():
-    p = CMParams(level=6, models=(ALL_MODELS & ~MODEL_BITS["code"] & ~EXT_MODELS) | V2,
+    p = CMParams(level=6, models=(ALL_MODELS & ~MODEL_BITS["code"] & ~EXT_MODELS & ~EXT2_MODELS) | V2,
                  table_bits=20, match_bits=16)
     raw = p.pack()
     assert len(raw) == 7 and CMParams.unpack(raw) == p and p.v2
@@ -113,12 +114,12 @@ def test_v2_params_round_trip_and_unknown_switches_are_refused():
 
 def test_extension_params_round_trip_and_forged_bytes_are_refused():
     """The extension's switches travel in an eighth byte, flagged by model bit 32768."""
-    p = CMParams(level=6, models=(ALL_MODELS & ~MODEL_BITS["run"]) | V2, table_bits=20,
+    p = CMParams(level=6, models=(ALL_MODELS & ~MODEL_BITS["run"] & ~EXT2_MODELS) | V2, table_bits=20,
                  match_bits=16)
     assert p.models & EXT                                     # set whenever an extension bit is
     raw = p.pack()
     assert len(raw) == 8 == p.packed_len and CMParams.unpack(raw) == p
-    assert raw[7] == (ALL_MODELS & ~MODEL_BITS["run"]) >> 16
+    assert raw[7] == (ALL_MODELS & ~MODEL_BITS["run"] & EXT_MODELS) >> 16
     with pytest.raises(LstmzipError, match="truncated"):
         CMParams.unpack(raw[:7])                              # EXT promises an eighth byte
     with pytest.raises(LstmzipError, match="invalid"):
@@ -126,6 +127,46 @@ def test_extension_params_round_trip_and_forged_bytes_are_refused():
     assert cm_params(6, 1 << 20).models & EXT_MODELS == EXT_MODELS      # the default: all of it
     names = CMParams.unpack(raw).names()
     assert "det" in names and "indirect2" in names and ",run," not in names
+
+
+def test_a_fourth_switch_byte_round_trips_and_forged_ones_are_refused():
+    """Switches 24..31 (pixel) travel in a byte after the others, flagged by the level byte's
+    bit 7; with and without the extension byte."""
+    for models in (ALL_MODELS | V2, (ALL_MODELS & ~EXT_MODELS) | V2):
+        p = CMParams(level=6, models=models, table_bits=20, match_bits=16)
+        raw = p.pack()
+        assert raw[0] == 6 | EXT2 and raw[-1] == MODEL_BITS["pixel"] >> 24
+        assert len(raw) == p.packed_len == 7 + bool(models & EXT_MODELS) + 1 and CMParams.unpack(raw) == p
+        assert CMParams.unpack(raw).level == 6 and "pixel" in p.names()
+        with pytest.raises(LstmzipError, match="truncated"):
+            CMParams.unpack(raw[:-1])
+        with pytest.raises(LstmzipError, match="invalid"):
+            CMParams.unpack(raw[:-1] + bytes([0]))             # the byte flagged but empty
+        with pytest.raises(LstmzipError, match="invalid"):
+            CMParams.unpack(raw[:-1] + bytes([2]))             # a switch this version lacks
+    v1 = CMParams(level=6, models=62, table_bits=20, match_bits=16).pack()
+    with pytest.raises(LstmzipError, match="invalid"):
+        CMParams.unpack(bytes([v1[0] | EXT2]) + v1[1:])        # v1 blocks have no fourth byte
+
+
+def test_only_blocks_with_a_1_bit_image_get_the_pixel_switch():
+    """A block with no 1-bit image region is written without the fourth byte (its bytes as
+    before the switch existed); one with such a region gets it and round-trips."""
+    from lstmzip.codec import struct_plan
+    from lstmzip.detect import KIND_IMAGE, KIND_TEXT, Region
+    params = cm_params(6, 4000, ALL_MODELS & ~MODEL_BITS["lstm"])
+    assert params.models & MODEL_BITS["pixel"]
+    for regions, pixel in (([], False), ([Region(0, 2000, KIND_TEXT), Region(2000, 2000, KIND_IMAGE, 20, 8)], False),
+                           ([Region(0, 2000, KIND_TEXT), Region(2000, 2000, KIND_IMAGE, 20, 1)], True)):
+        planned, _ = struct_plan(params, bytes(4000), regions)
+        assert bool(planned.models & MODEL_BITS["pixel"]) == pixel
+        assert bool(planned.pack()[0] & EXT2) == pixel
+    rng = np.random.default_rng(4)
+    rows = np.cumsum(rng.random((120, 40 * 8)) < 0.05, axis=1) % 2          # 1-bit stripes
+    data = b"P4\n320 120\n" + np.packbits(rows.astype(np.uint8), axis=1).tobytes()
+    blob = Compressor(methods=("cm",), level=2).compress(data)
+    assert Decompressor().decompress(blob) == data
+    assert any(p.models & MODEL_BITS["pixel"] for p in _cm_models_of(blob))
 
 
 def test_blocks_without_the_extension_code_as_before(golden_model):

@@ -35,11 +35,15 @@ MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm"
               "field": 8192, "struct": 16384,
               # the extension (a third byte of switches; EXT marks it)
               "run": 1 << 16, "long": 1 << 17, "line": 1 << 18, "markup": 1 << 19, "word2": 1 << 20,
-              "det": 1 << 21, "rates": 1 << 22, "indirect2": 1 << 23}
+              "det": 1 << 21, "rates": 1 << 22, "indirect2": 1 << 23,
+              # a fourth byte (the level byte's bit 7 marks it)
+              "pixel": 1 << 24}
 V1_MODELS = 63                      # the switches a v1 block (kernel.py) knows
 EXT = 32768                         # v2 blocks: the switches go on in a third byte (bits 16..23)
 EXT_MODELS = 0xFF0000
-ALL_MODELS = V1_MODELS | 0x7F00 | EXT_MODELS
+EXT2_MODELS = 0xFF000000            # v2 blocks: a fourth byte of switches (bits 24..31) ...
+EXT2 = 0x80                         # ... follows the others when the level byte has this bit
+ALL_MODELS = V1_MODELS | 0x7F00 | EXT_MODELS | MODEL_BITS["pixel"]
 TWIN = 64                           # adaptive blocks: the static LSTM stays an input beside the adapted one
 V2 = 128                            # the block is coded by the v2 predictor (kernel_v2.py)
 PARAMS_LEN = 6                      # v1: level, model mask, table bits, match bits, adapt window, adapt lr
@@ -68,34 +72,50 @@ class CMParams:
 
     @property
     def packed_len(self) -> int:
-        return (PARAMS_LEN_V2 + bool(self.models & EXT)) if self.v2 else PARAMS_LEN
+        return (PARAMS_LEN_V2 + bool(self.models & EXT) + bool(self.models & EXT2_MODELS)) if self.v2 \
+            else PARAMS_LEN
 
     def pack(self) -> bytes:
         # byte 4: window (low nibble) | deep learning rate (high nibble, 0 = output layer only)
-        head = bytes([self.level, self.models & 0xFF, self.table_bits, self.match_bits,
+        ext2 = self.v2 and bool(self.models & EXT2_MODELS)
+        head = bytes([self.level | (EXT2 if ext2 else 0), self.models & 0xFF, self.table_bits, self.match_bits,
                       self.adapt_window_log2 | self.adapt_deep_shift << 4, self.adapt_lr_shift])
         if not self.v2:
             return head
+        tail = bytes([self.models >> 24]) if ext2 else b""
         if self.models & EXT:
-            return head + bytes([(self.models >> 8) & 0xFF, self.models >> 16])
-        return head + bytes([self.models >> 8])
+            return head + bytes([(self.models >> 8) & 0xFF, (self.models >> 16) & 0xFF]) + tail
+        return head + bytes([(self.models >> 8) & 0xFF]) + tail
 
     @classmethod
     def unpack(cls, raw: bytes) -> "CMParams":
-        if len(raw) < PARAMS_LEN or (raw[1] & V2 and len(raw) < PARAMS_LEN_V2) \
-                or (raw[1] & V2 and raw[PARAMS_LEN] & (EXT >> 8) and len(raw) < PARAMS_LEN_V2 + 1):
+        if len(raw) < PARAMS_LEN or (raw[1] & V2 and len(raw) < PARAMS_LEN_V2):
             raise LstmzipError("cm parameters truncated")
         level, models, tbits, mbits, adapt, alr = raw[:PARAMS_LEN]
+        ext2 = level & EXT2
+        level &= ~EXT2
         if models & V2:
             models |= raw[PARAMS_LEN] << 8
             known = ALL_MODELS | TWIN | V2
+            at = PARAMS_LEN_V2
             if models & EXT:
-                models |= raw[PARAMS_LEN + 1] << 16
+                if len(raw) < at + 1:
+                    raise LstmzipError("cm parameters truncated")
+                models |= raw[at] << 16
+                at += 1
                 if not models & EXT_MODELS:          # the compressor never writes an empty byte
                     raise LstmzipError("invalid cm parameters")
                 known |= EXT
+            if ext2:
+                if len(raw) < at + 1:
+                    raise LstmzipError("cm parameters truncated")
+                models |= raw[at] << 24
+                if not models & EXT2_MODELS:
+                    raise LstmzipError("invalid cm parameters")
         else:
             known = V1_MODELS | TWIN
+            if ext2:
+                raise LstmzipError("invalid cm parameters")
         awin, deep = adapt & 15, adapt >> 4
         if models & ~known or not MIN_TABLE_BITS <= tbits <= MAX_TABLE_BITS \
                 or not MIN_MATCH_BITS <= mbits <= MAX_MATCH_BITS or not 1 <= level <= 9 \
@@ -121,7 +141,8 @@ class CMParams:
         if self.v2:
             from . import kernel_v2 as k2
             runs = (4 << max(16, self.table_bits - 3)) if self.models & MODEL_BITS["run"] else 0
-            return tables + runs + 256 * 256 * 2 + 2 * 65536 * 2 + k2.N_SETS * k2.N_IN * 8 \
+            pix = k2.N_PIX * 65536 * 8 if self.models & k2.USE_PIXEL else 0
+            return tables + runs + pix + 256 * 256 * 2 + 2 * 65536 * 2 + k2.N_SETS * k2.N_IN * 8 \
                 + (256 + 65536 * 3) * 33 * 8 + lanes * (256 * 16 + k2.N_LANE * 8)
         from . import kernel as k
         return tables + 256 * 256 * 2 + k.N_SETS * k.N_IN * 8 + (256 + 65536) * 33 * 8 \
@@ -198,6 +219,9 @@ class Predictor:
             else:
                 self.runs = np.zeros(1, np.uint32)
             self.rsm = np.full((k.N_RUN, 32), 32768, np.int64)
+            # the pixel models' probabilities (slow p << 32 | fast p << 16 | count), 1-bit images only
+            self.pix = np.full((k.N_PIX, 65536 if params.models & k.USE_PIXEL else 1),
+                               (32768 << 32) | (32768 << 16), np.int64)
         else:
             k = k1
             self.slots = _zeroed(1 << params.table_bits, np.uint32)  # untouched pages cost no RAM
@@ -208,6 +232,7 @@ class Predictor:
             self.weights[:, 0] = 65536                       # start out as the LSTM alone
         elif params.v2:
             self.weights[:, k.XI] = 65536 // 8
+            self.weights[:, k.X_PIX:k.X_PIX + 2 * k.N_PIX] = 65536 // 16
         else:
             self.weights[:, 1:k.N_CTX + 1] = 16384
         self.apm1 = np.tile(apm_row, 256).astype(np.int64)
@@ -218,7 +243,7 @@ class Predictor:
         self.lanes[:, k.L_PLINE] = -1
         if params.v2:
             self.lanes[:, k.L_LEAD] = 1
-            self.lanes[:, k.L_FS:] = -1                          # no fields seen yet ...
+            self.lanes[:, k.L_FS:k.L_FS + 2 * k.N_FS] = -1       # no fields seen yet ...
             self.lanes[:, k.L_FS] = starts                       # ... but the first starts here
             self.lanes[:, k.L_REG] = np.searchsorted(regions[:, k.R_END], starts, side="right")
         self.rec_last = np.full((len(starts), 256), -1, np.int64)
@@ -242,7 +267,8 @@ class Predictor:
             self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
                              self.rec_last, self.rec_dist, self.slots, self.sm, self.order1,
                              self.ind2, self.ind3, self.match_table, self.match_sm,
-                             self.runs, self.rsm, self.weights, self.final_w, self.apm1, self.apm2, self.apm3,
+                             self.runs, self.rsm, self.pix, self.weights, self.final_w, self.apm1, self.apm2,
+                             self.apm3,
                              self.apm5, self.cs, self.stream, self.params.models, self.work,
                              self.regions)
             return
@@ -257,7 +283,8 @@ class Predictor:
         return self.k.code_steps(self.mode, t0, t1, steps, s, last, freq, freq, self.buf,
                                  self.known, self.lanes, self.rec_last, self.rec_dist, self.slots,
                                  self.sm, self.order1, self.ind2, self.ind3, self.match_table,
-                                 self.match_sm, self.runs, self.rsm, self.weights, self.final_w, self.apm1, self.apm2,
+                                 self.match_sm, self.runs, self.rsm, self.pix, self.weights, self.final_w, self.apm1,
+                                 self.apm2,
                                  self.apm3, self.apm5, self.cs, self.stream, self.params.models,
                                  self.regions)
 
@@ -265,7 +292,7 @@ class Predictor:
         """Drop the tables (the object may outlive the block in a traceback)."""
         self.slots = self.match_table = self.apm1 = self.apm2 = self.weights = None
         self.rec_last = self.rec_dist = self.known = None
-        self.sm = self.ind2 = self.ind3 = self.apm3 = self.apm5 = None
+        self.sm = self.ind2 = self.ind3 = self.apm3 = self.apm5 = self.pix = None
     def finish(self) -> bytes:
         """Encoder: flush the coder (the 4 bytes of x1) and return the code."""
         k, cs = self.k, self.cs

@@ -68,7 +68,11 @@ X_EXT = N_IN_V2        # x[X_EXT + 2(m - N_H_V2)] ...: the extension contexts' t
 N_RUN = 10          # run contexts: contexts 0..9 also predict the byte they saw last, with its run length
 X_RUN = X_EXT + 2 * N_H_EXT
 X_DET = X_RUN + N_RUN  # x[X_DET + m]: context m's stretch(p) again when its history is deterministic
-N_IN = X_DET + N_H
+N_IN_EXT = X_DET + N_H  # the inputs of blocks with the extension but without USE_PIXEL
+N_PIX = 6           # pixel models of 1-bit images (USE_PIXEL): direct probabilities per pixel neighbourhood
+PIX_FAST, PIX_LIMIT = 5, 255   # each keeps a fast probability (its count capped at 5) and a slow one
+X_PIX = N_IN_EXT    # x[X_PIX + 2i], x[X_PIX + 2i + 1]: pixel model i's fast and slow stretch(p)
+N_IN = X_PIX + 2 * N_PIX
 XI = np.array([X_CTX + 2 * m for m in range(N_H_V2)] + [X_EXT + 2 * m for m in range(N_H_EXT)], np.int64)
 N_MIX = 6           # the sixth runs only in blocks with USE_STRUCT
 MIX_SETS = (2048, 64, 192, 2048, 512, 392)  # orders seen x c0; match; LSTM conf x expected bit x k;
@@ -87,6 +91,7 @@ USE_SPARSE, USE_RECORD, USE_CLASS, USE_CODE, USE_INDIRECT, USE_FIELD = 256, 512,
 USE_STRUCT = 16384  # the block has a region table (kinds: detect.py); 2-D contexts in images and tables
 USE_EXT = 32768     # a third byte of switches follows (the extension: every switch from 1 << 16 on)
 USE_RUN, USE_LONG, USE_LINE, USE_MARKUP, USE_WORD2, USE_DET, USE_RATES, USE_INDIRECT2 = (1 << i for i in range(16, 24))
+USE_PIXEL = 1 << 24   # a fourth byte of switches (bits 24..31; the level byte's bit 7 marks it)
 
 # Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
 K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED, K_ARM64, K_X86I = (
@@ -120,7 +125,8 @@ W_CUM = W_BH + 5 * N_H
 W_CUM2 = W_CUM + 257
 W_RIDX = W_CUM2 + 257
 W_RCHK, W_RBYTE, W_RCNT, W_RSEL = (W_RIDX + i * N_RUN for i in range(1, 5))
-WORK_LEN = W_RIDX + 5 * N_RUN
+W_PQ = W_RIDX + 5 * N_RUN
+WORK_LEN = W_PQ + N_PIX
 
 
 @njit(cache=True, inline="always")
@@ -434,7 +440,7 @@ def ctx_x86i_ext(xs, c4, c8, pos, bh):
 
 @njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
-              ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
+              ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm, pix,
               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs):
     """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
 
@@ -466,6 +472,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     rbyte = work[W_RBYTE:W_RBYTE + N_RUN]
     rcnt = work[W_RCNT:W_RCNT + N_RUN]
     rsel = work[W_RSEL:W_RSEL + N_RUN]       # this bit's RSM entry of each run context, -1: none
+    pq = work[W_PQ:W_PQ + N_PIX]             # this bit's entry of each pixel model
     rmask = len(runs) - 1
     seen = t * len(lane_state)              # about how many bytes the block has coded so far
     rate = mixer_rate(seen, models)
@@ -473,7 +480,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     n_mix = N_MIX if models & USE_STRUCT else N_MIX - 1
     ext = (models & USE_EXT) != 0
     n_h = N_H if ext else N_H_V2
-    n_in = N_IN if ext else N_IN_V2
+    n_in = (N_IN if models & USE_PIXEL else N_IN_EXT) if ext else N_IN_V2
     for lane in range(lanes):
         st = lane_state[lane]
         pos = st[L_START] + t
@@ -531,6 +538,16 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             sel = 32 + kind + ctx_arm64((pos - regs[r, R_WIDTH]) & 3, pos, lo, c4, buf, bh)
         elif kind == K_X86I:              # (42 .. 48: the byte's role in its instruction)
             sel = 42 + ctx_x86i(st[L_X86:L_X86 + xo.X_LEN], c4, bh)
+        pixel = bilevel and (models & USE_PIXEL) != 0
+        ra1 = ra2 = ra3 = left = np.int64(0)
+        if pixel:                         # 24 pixels of each of the three rows above, this byte's in the middle
+            wd = regs[r, R_WIDTH]
+            ra1 = (near(buf, pos, wd + 1, lo) << 16) | (near(buf, pos, wd, lo) << 8) | near(buf, pos, wd - 1, lo)
+            ra2 = (near(buf, pos, 2 * wd + 1, lo) << 16) | (near(buf, pos, 2 * wd, lo) << 8) \
+                | near(buf, pos, 2 * wd - 1, lo)
+            ra3 = (near(buf, pos, 3 * wd + 1, lo) << 16) | (near(buf, pos, 3 * wd, lo) << 8) \
+                | near(buf, pos, 3 * wd - 1, lo)
+            left = near(buf, pos, 2, lo) * 256 + near(buf, pos, 1, lo)
         # -- run contexts: the byte each of contexts 0..N_RUN-1 saw last, and how many times in a row
         if models & USE_RUN:
             for m in range(N_RUN):
@@ -624,6 +641,24 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 x[X_MATCH + 1] = 0
                 mset = 0
             x[X_BIAS] = 256
+            if pixel:                     # the pixel models: exact neighbourhoods of this pixel
+                lw = ((left << k) | (c0 - (1 << k))) & 0xFFFF   # bit 0: the pixel just left
+                sh = 15 - k                                      # ra >> (sh - d): pixel d to the right above
+                pq[0] = (lw & 0x3F) | (((ra1 >> (sh - 3)) & 0x7F) << 6) | (((ra2 >> (sh - 1)) & 7) << 13)
+                pq[1] = (lw & 7) | (((ra1 >> (sh - 2)) & 0x1F) << 3) | (((ra2 >> (sh - 2)) & 0x1F) << 8) \
+                    | (((ra3 >> (sh - 1)) & 7) << 13)
+                pq[2] = (lw & 0xFFF) | (((ra1 >> (sh - 2)) & 0xF) << 12)
+                pq[3] = ((ra1 >> (sh - 5)) & 0x7FF) | ((lw & 0x1F) << 11)
+                pq[4] = (lw & 3) | (((ra1 >> (sh - 4)) & 0x1FF) << 2) | (((ra2 >> (sh - 2)) & 0x1F) << 11)
+                pq[5] = (lw & 0xFF) | (((ra1 >> (sh - 1)) & 7) << 8) | (((ra2 >> sh) & 1) << 11) \
+                    | (((ra3 >> sh) & 1) << 12) | (((ra1 >> (sh + 2)) & 7) << 13)
+                for i in range(N_PIX):
+                    e = pix[i, pq[i]]
+                    x[X_PIX + 2 * i] = stretch((e >> 20) & 0xFFF)
+                    x[X_PIX + 2 * i + 1] = stretch(e >> 36)
+            elif models & USE_PIXEL:
+                for i in range(2 * N_PIX):
+                    x[X_PIX + i] = 0
             if models & USE_RUN:                  # the run's byte, while c0 agrees with it
                 for m in range(N_RUN):
                     if rcnt[m] > 0 and ((rbyte[m] | 256) >> (8 - k)) == c0:
@@ -647,8 +682,11 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             rows[2] = MIX_OFFSET[2] + (conf * 3 + lexp) * 8 + k
             rows[3] = MIX_OFFSET[3] + (c1 + (CLASS[c2] << 8) if kind != K_X86I
                                        else (st[L_X86 + xo.OP] & 0xFF) + ((sel - 42) << 8))
-            rows[4] = MIX_OFFSET[4] + (cls12 if kind != K_X86I else
-                                       (sel - 42) * 8 + min(st[L_X86 + xo.INDEX], 7)) * 8 + k
+            if pixel:                     # the pixels left, above and two above
+                rows[4] = MIX_OFFSET[4] + ((pq[0] & 3) | (((pq[0] >> 8) & 7) << 2) | (((pq[0] >> 14) & 1) << 5)) * 8 + k
+            else:
+                rows[4] = MIX_OFFSET[4] + (cls12 if kind != K_X86I else
+                                           (sel - 42) * 8 + min(st[L_X86 + xo.INDEX], 7)) * 8 + k
             rows[5] = MIX_OFFSET[5] + sel * 8 + k
             s_final = 0
             for j in range(n_mix):
@@ -666,7 +704,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if models & USE_APM:
                 a1, i1 = apm_predict(apm1, c0, p_mix)
                 a2, i2 = apm_predict(apm2, c0 | (c1 << 8), p_mix)
-                a3, i3 = apm_predict(apm3, (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
+                a3, i3 = apm_predict(apm3, pq[0] if pixel else (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
                 p = (p_mix + a1 + a2 + a3 + 2) >> 2
             else:
                 i1 = i2 = i3 = 0
@@ -702,6 +740,15 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                     ri = rsel[m]
                     if ri >= 0:
                         rsm[m, ri] += (((bit << 16) - bit) - rsm[m, ri]) >> 6
+            if pixel:
+                for i in range(N_PIX):
+                    e = pix[i, pq[i]]
+                    n = e & 0xFFFF
+                    pf = (e >> 16) & 0xFFFF
+                    ps = e >> 32
+                    pf += ((((bit << 16) - bit) - pf) * SM_RATE[min(n, PIX_FAST)]) >> 16
+                    ps += ((((bit << 16) - bit) - ps) * SM_RATE[n]) >> 16
+                    pix[i, pq[i]] = (ps << 32) | (pf << 16) | min(n + 1, PIX_LIMIT)
             if msi >= 0:
                 v = match_sm[msi]
                 match_sm[msi] = v + ((((bit << 16) - bit) - v) >> 6)
@@ -819,7 +866,7 @@ def after_byte(st, byte, c4, c8, pos, lane, ext, rec_last, rec_dist, ind2, ind3)
 
 @njit(cache=True)
 def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state, rec_last,
-               rec_dist, ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
+               rec_dist, ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm, pix,
                weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, regs):
     """Steps t0..t1-1 of a block without an LSTM in one call (freq: uniform tables): all s
     lanes, the last step `last` of them. Returns the step after the last one coded; the
@@ -828,7 +875,7 @@ def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state
     for t in range(t0, t1):
         lanes = s if t < steps - 1 else last
         code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
-                  ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm,
+                  ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm, pix,
                   weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs)
         if mode == DECODE and cs[C_OVER]:
             return t + 1
