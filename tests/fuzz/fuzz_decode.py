@@ -278,7 +278,8 @@ def struct_seeds(model: Model, text: bytes) -> dict:
     """cm blocks with a region table (model bit 16384): a small tar holding a PGM image, records,
     x86-like code in an ELF file and a gzip member, as detect() labels it (image, table, x86,
     compressed, text), with the LSTM in 3 streams and without it; and blocks with the extension
-    (a third byte of switches), on text, the tar, and with some of its switches. Each at most 8 KB."""
+    (a third byte of switches), on text, the tar, and with some of its switches; x86 code as kind
+    7 and 1-bit images with the pixel models. Each at most 8 KB."""
     import gzip
     import tarfile
     from lstmzip.cm import ALL_MODELS, MODEL_BITS
@@ -316,7 +317,24 @@ def struct_seeds(model: Model, text: bytes) -> dict:
         "ext-l2-some-switches": cm2(records[:3000] + text[:3000], 2, cm_models=some),
         "ext-l2-arm64": cm2(text[:500] + _arm64_elf(rng, 6000), 2),
         "ext-l4-arm64-lstm-2-streams": cm2(_arm64_elf(rng, 3000) + text[:400], 4, streams=2, lstm_auto=False),
+        # x86 code as region kind 7 (the instruction parse), 1-bit images with the pixel models
+        # (the fourth switch byte)
+        "x86i-l2-elf": cm2(bytes(code) + text[:500], 2),
+        "x86i-l4-elf-lstm-3-streams": cm2(text[:300] + bytes(code), 4, streams=3, lstm_auto=False),
+        "pixel-l2-pbm": cm2(_pbm(rng, 160, 90) + text[:400], 2),
+        "pixel-l6-pbm-x86i-2-streams": cm2(_pbm(rng, 96, 60) + bytes(code[:1500]), 6, streams=2,
+                                            cm_models=ext),
     }
+
+
+def _pbm(rng, w: int, h: int) -> bytes:
+    """A 1-bit image with a PBM header: a disc and stripes, a few pixels flipped."""
+    rows = []
+    for y in range(h):
+        bits = [int((x - w // 2) ** 2 + (y - h // 2) ** 2 < (h // 3) ** 2 or x % 13 == 0) ^ (rng.random() < 0.01)
+                for x in range(w)]
+        rows.append(bytes(int("".join(map(str, bits[i:i + 8])).ljust(8, "0"), 2) for i in range(0, w, 8)))
+    return b"P4\n%d %d\n" % (w, h) + b"".join(rows)
 
 
 def _arm64_elf(rng, n: int) -> bytes:
