@@ -414,7 +414,7 @@ def ctx_x86i(xs, c4, bh):
     return role
 
 
-N_X86_EXT = 11      # x86 regions (kind 7) of extension blocks: slots N_H_V2.. hold these instead
+N_X86_EXT = 14      # x86 regions (kind 7) of extension blocks: slots N_H_V2.. hold these instead
 
 
 @njit(cache=True)
@@ -436,6 +436,9 @@ def ctx_x86i_ext(xs, c4, c8, pos, bh):
     bh[b + 8] = hash2(c4, (head << 8) | 198)                            # opcode, order 4
     bh[b + 9] = hash2(head | (xs[xo.MRM] << 16) | (c1 << 24), (xs[xo.HIST] << 8) | 199)
     bh[b + 10] = hash2(((c4 >> 16) & 0xFFFF) | (ri << 16), 200)          # bytes 3 and 4 back
+    bh[b + 11] = hash2(head | (c1 << 16) | ((c8 & 0xFF) << 24), 201)   # opcode, c1, five back
+    bh[b + 12] = hash2(ri | (c1 << 6), (xs[xo.HIST] << 8) | 202)
+    bh[b + 13] = hash2((c8 & 0xFFFFFF) | (ri << 24), 203)
 
 
 @njit(cache=True)
