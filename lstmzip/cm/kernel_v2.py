@@ -69,7 +69,7 @@ N_RUN = 10          # run contexts: contexts 0..9 also predict the byte they saw
 X_RUN = X_EXT + 2 * N_H_EXT
 X_DET = X_RUN + N_RUN  # x[X_DET + m]: context m's stretch(p) again when its history is deterministic
 N_IN_EXT = X_DET + N_H  # the inputs of blocks with the extension but without USE_PIXEL
-N_PIX = 6           # pixel models of 1-bit images (USE_PIXEL): direct probabilities per pixel neighbourhood
+N_PIX = 8           # pixel models of 1-bit images (USE_PIXEL): direct probabilities per pixel neighbourhood
 PIX_FAST, PIX_LIMIT = 5, 255   # each keeps a fast probability (its count capped at 5) and a slow one
 X_PIX = N_IN_EXT    # x[X_PIX + 2i], x[X_PIX + 2i + 1]: pixel model i's fast and slow stretch(p)
 N_IN = X_PIX + 2 * N_PIX
@@ -126,7 +126,7 @@ W_CUM2 = W_CUM + 257
 W_RIDX = W_CUM2 + 257
 W_RCHK, W_RBYTE, W_RCNT, W_RSEL = (W_RIDX + i * N_RUN for i in range(1, 5))
 W_PQ = W_RIDX + 5 * N_RUN
-WORK_LEN = W_PQ + N_PIX
+WORK_LEN = W_PQ + N_PIX + 1
 
 
 @njit(cache=True, inline="always")
@@ -475,7 +475,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     rbyte = work[W_RBYTE:W_RBYTE + N_RUN]
     rcnt = work[W_RCNT:W_RCNT + N_RUN]
     rsel = work[W_RSEL:W_RSEL + N_RUN]       # this bit's RSM entry of each run context, -1: none
-    pq = work[W_PQ:W_PQ + N_PIX]             # this bit's entry of each pixel model
+    pq = work[W_PQ:W_PQ + N_PIX + 1]         # this bit's entry of each pixel model (+ APM 1's context)
     rmask = len(runs) - 1
     seen = t * len(lane_state)              # about how many bytes the block has coded so far
     rate = mixer_rate(seen, models)
@@ -655,6 +655,11 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 pq[4] = (lw & 3) | (((ra1 >> (sh - 4)) & 0x1FF) << 2) | (((ra2 >> (sh - 2)) & 0x1F) << 11)
                 pq[5] = (lw & 0xFF) | (((ra1 >> (sh - 1)) & 7) << 8) | (((ra2 >> sh) & 1) << 11) \
                     | (((ra3 >> sh) & 1) << 12) | (((ra1 >> (sh + 2)) & 7) << 13)
+                pq[8] = (lw & 7) | (((ra1 >> (sh - 1)) & 7) << 3) | (((ra2 >> sh) & 1) << 6) \
+                    | (((ra3 >> sh) & 1) << 7)             # (APM 1's context)
+                pq[6] = ((ra1 >> (sh - 7)) & 0x7FFF) | ((lw & 1) << 15)
+                pq[7] = (lw & 0xF) | (((ra2 >> (sh - 3)) & 0x7F) << 4) | (((ra1 >> (sh - 1)) & 7) << 11) \
+                    | (((ra3 >> sh) & 1) << 14)
                 for i in range(N_PIX):
                     e = pix[i, pq[i]]
                     x[X_PIX + 2 * i] = stretch((e >> 20) & 0xFFF)
@@ -680,7 +685,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             lexp = 0
             if (models & USE_LSTM) and ((top | 256) >> (8 - k)) == c0:
                 lexp = 1 + ((top >> (7 - k)) & 1)
-            rows[0] = MIX_OFFSET[0] + order * 256 + c0
+            rows[0] = MIX_OFFSET[0] + (pq[1] & 0x7FF if pixel else order * 256 + c0)
             rows[1] = MIX_OFFSET[1] + mset
             rows[2] = MIX_OFFSET[2] + (conf * 3 + lexp) * 8 + k
             rows[3] = MIX_OFFSET[3] + (c1 + (CLASS[c2] << 8) if kind != K_X86I
@@ -705,7 +710,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             p_mix = squash(s_final)
             # -- SSE chain
             if models & USE_APM:
-                a1, i1 = apm_predict(apm1, c0, p_mix)
+                a1, i1 = apm_predict(apm1, pq[8] if pixel else c0, p_mix)
                 a2, i2 = apm_predict(apm2, c0 | (c1 << 8), p_mix)
                 a3, i3 = apm_predict(apm3, pq[0] if pixel else (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
                 p = (p_mix + a1 + a2 + a3 + 2) >> 2
