@@ -9,9 +9,10 @@ and APM primitives: those are part of the format and never change). For every bi
                    for each of N_H hashed contexts: its bit history's state, mapped by that
                    context's adaptive state map to p, given as stretch(p) and (p - 1/2),
                    match model (2 inputs), bias, the adapted LSTM (adaptive twin blocks),
-                   with the extension (USE_EXT): 12 more contexts' two inputs each, 10 run
+                   with the extension (USE_EXT): 14 more contexts' two inputs each, 10 run
                    contexts (the byte a context saw last, while the partial byte agrees with
-                   it), and each context's stretch(p) again where its history is deterministic ]
+                   it), and each context's stretch(p) again where its history is deterministic;
+                   with USE_PIXEL: 8 pixel models' fast and slow stretch(p) ]
     p_j      = squash(w_j[set_j] . x >> 16)           N_MIX mixers, weight sets chosen by the
                                                       partial byte, match state, LSTM confidence
                                                       and expected bit, c1, character classes
@@ -414,13 +415,10 @@ def ctx_x86i(xs, c4, bh):
     return role
 
 
-N_X86_EXT = 14      # x86 regions (kind 7) of extension blocks: slots N_H_V2.. hold these instead
-
-
 @njit(cache=True)
 def ctx_x86i_ext(xs, c4, c8, pos, bh):
-    """In kind 7 regions of blocks with the extension, its first N_X86_EXT context slots hold
-    more x86 contexts (into bh[N_H_V2:]); the other slots are off there."""
+    """In kind 7 regions of blocks with the extension, its N_H_EXT context slots hold more x86
+    contexts (into bh[N_H_V2:]) instead of ctx_ext's text contexts, whatever its switches."""
     b = N_H_V2
     ri = xs[xo.ROLE] * 8 + min(xs[xo.INDEX], 7)
     head = ri | (xs[xo.OP] << 6)
@@ -452,7 +450,8 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     bit-history buckets of every hashed context (uint8, a power of two bytes); sm: (N_H, 256)
     state maps; ind2: 2·65536 + 256 uint16, the two bytes that last followed each order-2
     context, each word (w0 & 0xFFFF) and each c1; runs: the run contexts' table (uint32, a power
-    of two entries; one entry without USE_RUN), rsm: (N_RUN, 32) their probabilities; work:
+    of two entries; one entry without USE_RUN), rsm: (N_RUN, 32) their probabilities; pix:
+    (N_PIX, 65536) the pixel models' entries (one column without USE_PIXEL); work:
     WORK_LEN int64 of scratch, kept by the caller for the block; regs: the
     block's regions (R_START, R_END, R_KIND, R_WIDTH, R_DEPTH per row; one text region when the
     block has no region table). Returns nothing; every table is updated.
@@ -509,7 +508,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                     and kind != K_X86I:
                 use[m] = 0
             if kind == K_X86I and m >= N_H_V2:      # the extension's slots: x86 contexts (ctx_x86i_ext)
-                use[m] = ext and m < N_H_V2 + N_X86_EXT
+                use[m] = 1
             if bilevel and (10 <= m < N_H_TEXT or m >= N_H_V2):
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
         col = st[L_COL]
@@ -655,11 +654,11 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
                 pq[4] = (lw & 3) | (((ra1 >> (sh - 4)) & 0x1FF) << 2) | (((ra2 >> (sh - 2)) & 0x1F) << 11)
                 pq[5] = (lw & 0xFF) | (((ra1 >> (sh - 1)) & 7) << 8) | (((ra2 >> sh) & 1) << 11) \
                     | (((ra3 >> sh) & 1) << 12) | (((ra1 >> (sh + 2)) & 7) << 13)
-                pq[8] = (lw & 7) | (((ra1 >> (sh - 1)) & 7) << 3) | (((ra2 >> sh) & 1) << 6) \
-                    | (((ra3 >> sh) & 1) << 7)             # (APM 1's context)
                 pq[6] = ((ra1 >> (sh - 7)) & 0x7FFF) | ((lw & 1) << 15)
                 pq[7] = (lw & 0xF) | (((ra2 >> (sh - 3)) & 0x7F) << 4) | (((ra1 >> (sh - 1)) & 7) << 11) \
                     | (((ra3 >> sh) & 1) << 14)
+                pq[8] = (lw & 7) | (((ra1 >> (sh - 1)) & 7) << 3) | (((ra2 >> sh) & 1) << 6) \
+                    | (((ra3 >> sh) & 1) << 7)             # (APM 1's context)
                 for i in range(N_PIX):
                     e = pix[i, pq[i]]
                     x[X_PIX + 2 * i] = stretch((e >> 20) & 0xFFF)
