@@ -1126,8 +1126,20 @@ def cmd_run(args) -> int:
 
 def _odd_data(rng: random.Random, n: int) -> bytes:
     """Inputs that steer the cm models' indices: long lines, no lines, records of 2..4096+ bytes,
-    runs, repeats across stream boundaries, bytes >= 128, noise."""
-    kind = rng.randrange(8)
+    runs, repeats across stream boundaries, bytes >= 128, noise; 1-bit images of odd widths
+    (the pixel models) and x86-like code (kind 7's instruction parse)."""
+    kind = rng.randrange(10)
+    if kind == 8:                                           # a PBM header, then rows of any width
+        w = rng.choice((1, 7, 8, 9, 64, 1728, rng.randrange(1, 3000)))
+        head = b"P4\n%d %d\n" % (w, max(1, n // ((w + 7) // 8)))
+        return (head + bytes(rng.choice((0, 0, 255, rng.randrange(256))) for _ in range(n)))[:max(n, len(head) + 1)]
+    if kind == 9:                                           # calls, prefixes, 0F opcodes, ModRM/SIB bytes
+        out = bytearray()
+        while len(out) < n:
+            out += rng.choice((b"\xe8" + bytes(rng.randrange(256) for _ in range(3)) + b"\x00",
+                               b"\x66\x66\x66\x66\x66\x0f", b"\x0f\x3a\x0f\xc1\x08", b"\xc7\x44\x24",
+                               b"\x48\xb8", bytes([rng.randrange(256)])))
+        return bytes(out[:n])
     if kind == 0:
         return bytes([rng.randrange(256)]) * n
     if kind == 1:
