@@ -341,6 +341,8 @@ def struct_plan(params: CMParams, data: bytes, regions=None):
         params, regions = dataclasses.replace(params, models=params.models & ~MODEL_BITS["struct"]), None
     if params.models & MODEL_BITS["pixel"] and not any(r.kind == KIND_IMAGE and r.depth == 1 for r in regions or ()):
         params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["pixel"])
+    if params.models & MODEL_BITS["image"] and not any(r.kind == KIND_IMAGE and r.depth >= 8 for r in regions or ()):
+        params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["image"])
     return params, regions
 
 

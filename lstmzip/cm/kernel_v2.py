@@ -93,6 +93,7 @@ USE_STRUCT = 16384  # the block has a region table (kinds: detect.py); 2-D conte
 USE_EXT = 32768     # a third byte of switches follows (the extension: every switch from 1 << 16 on)
 USE_RUN, USE_LONG, USE_LINE, USE_MARKUP, USE_WORD2, USE_DET, USE_RATES, USE_INDIRECT2 = (1 << i for i in range(16, 24))
 USE_PIXEL = 1 << 24   # a fourth byte of switches (bits 24..31; the level byte's bit 7 marks it)
+USE_IMAGE = 1 << 25   # 8..32-bit images of extension blocks: 2-D contexts in the extension's slots
 
 # Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
 K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED, K_ARM64, K_X86I = (
@@ -439,6 +440,44 @@ def ctx_x86i_ext(xs, c4, c8, pos, bh):
     bh[b + 13] = hash2((c8 & 0xFFFFFF) | (ri << 24), 203)
 
 
+@njit(cache=True, inline="always")
+def clip8(v):
+    return min(max(v, 0), 255)
+
+
+@njit(cache=True)
+def ctx_image_ext(width, depth, col, pos, lo, c1, buf, bh):
+    """In 8..32-bit image regions of blocks with USE_IMAGE (and the extension), the
+    extension's N_H_EXT slots hold more 2-D contexts (into bh[N_H_V2:]): predictions from the
+    neighbours (averages, gradients, trends), quantized neighbourhoods and the channel before."""
+    b = N_H_V2
+    bpp = max(1, depth >> 3)
+    chan = col % bpp
+    w = near(buf, pos, bpp, lo)
+    n = near(buf, pos, width, lo)
+    nw = near(buf, pos, width + bpp, lo)
+    ne = near(buf, pos, width - bpp, lo) if width > bpp else np.int64(0)
+    nn = near(buf, pos, 2 * width, lo)
+    ww = near(buf, pos, 2 * bpp, lo)
+    nne = near(buf, pos, 2 * width - bpp, lo) if width > bpp else np.int64(0)
+    nnw = near(buf, pos, 2 * width + bpp, lo)
+    ch = min(chan, 3) << 16
+    bh[b] = hash2(((w + n + 1) >> 1) | ch, 220)
+    bh[b + 1] = hash2(clip8(n + ne - nne) | ch, 221)
+    bh[b + 2] = hash2(clip8(w + ne - n) | ch, 222)
+    bh[b + 3] = hash2(clip8(2 * n - nn) | ((w >> 2) << 8) | ch, 223)
+    bh[b + 4] = hash2(clip8(2 * w - ww) | ((n >> 2) << 8) | ch, 224)
+    bh[b + 5] = hash2(w | (nw << 8) | ch, 225)
+    bh[b + 6] = hash2(n | (ne << 8) | ch, 226)
+    bh[b + 7] = hash2(((w + n + ne + nw + 2) >> 2) | ch, 227)
+    bh[b + 8] = hash2((w >> 2) | ((n >> 2) << 6) | ((ne >> 2) << 12) | (min(chan, 3) << 18), 228)
+    bh[b + 9] = hash2((clip8(w + n - nw) >> 1) | (min(abs(w - n), 255) >> 3 << 8) | ch, 229)
+    bh[b + 10] = hash2(c1 | (n << 8) | ch, 230)
+    bh[b + 11] = hash2(nn | (nnw << 8) | (n >> 3 << 16) | (min(chan, 3) << 21), 231)
+    bh[b + 12] = hash2(clip8(n + w - ((nw + ne) >> 1)) | ch, 232)
+    bh[b + 13] = hash2(((w - nw + 255) >> 3) | (((n - nw + 255) >> 3) << 6) | (min(chan, 3) << 12), 233)
+
+
 @njit(cache=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm, pix,
@@ -502,12 +541,13 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         width = regs[r, R_WIDTH]
         is2d = (kind == K_IMAGE or kind == K_TABLE) and width > 0
         bilevel = is2d and kind == K_IMAGE and regs[r, R_DEPTH] == 1
+        img = ext and is2d and kind == K_IMAGE and regs[r, R_DEPTH] >= 8 and (models & USE_IMAGE) != 0
         for m in range(n_h):
             use[m] = models & CTX_FAMILY[m]
             if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY and kind != K_ARM64 \
                     and kind != K_X86I:
                 use[m] = 0
-            if kind == K_X86I and m >= N_H_V2:      # the extension's slots: x86 contexts (ctx_x86i_ext)
+            if (kind == K_X86I or img) and m >= N_H_V2:   # the extension's slots: x86 / image contexts
                 use[m] = 1
             if bilevel and (10 <= m < N_H_TEXT or m >= N_H_V2):
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
@@ -527,6 +567,9 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         h8 = ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
         if ext and kind == K_X86I:
             ctx_x86i_ext(st[L_X86:L_X86 + xo.X_LEN], c4, st[L_C8], pos, bh)
+        elif img:
+            ctx_image_ext(width, regs[r, R_DEPTH], (pos - regs[r, R_START]) % width, pos,
+                          max(st[L_START], regs[r, R_START]), c1, buf, bh)
         elif ext:
             ctx_ext(st, c1, h8, bh, ind2, buf, pos)
         lo = max(st[L_START], regs[r, R_START])  # no context looks before the lane or the region

@@ -324,6 +324,12 @@ def struct_seeds(model: Model, text: bytes) -> dict:
         "pixel-l2-pbm": cm2(_pbm(rng, 160, 90) + text[:400], 2),
         "pixel-l6-pbm-x86i-2-streams": cm2(_pbm(rng, 96, 60) + bytes(code[:1500]), 6, streams=2,
                                             cm_models=ext),
+        # 8-bit and colour images with the image switch's contexts (the fourth switch byte)
+        "image-l2-pgm": cm2(pgm + text[:300], 2),
+        "image-l4-ppm-lstm-2-streams": cm2(b"P6\n20 16\n255\n" + bytes((x * 7 + y * 3 + c * 40) & 255
+                                                                        for y in range(16) for x in range(20)
+                                                                        for c in range(3)), 4, streams=2,
+                                           lstm_auto=False),
     }
 
 
