@@ -333,7 +333,8 @@ def text_share(regions, n: int) -> float:
 def struct_plan(params: CMParams, data: bytes, regions=None):
     """(params, regions) a block is coded with: regions detected unless given, the ``struct``
     bit dropped when block_regions found no structure, the ``pixel`` bit when no region is a
-    1-bit image (so that every other block is written as before the bit existed)."""
+    1-bit image, the ``image`` bit when none is an image of 8 or more bits per pixel (so that
+    every other block is written as before those bits existed)."""
     from .detect import KIND_IMAGE
     if regions is None:
         regions = block_regions(params, data)
