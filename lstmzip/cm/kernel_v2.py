@@ -295,6 +295,21 @@ def near(buf, pos, d, lo):
     return np.int64(0)
 
 
+@njit(cache=True, inline="always")
+def neighbours(width, depth, col, pos, lo, buf):
+    """(bpp, chan, w, n, nw, ne, nn, ww) of a byte in a 2-D region: bytes per pixel (depth / 8, at
+    least 1), the byte's place in its pixel, and the same byte of the pixel left, above,
+    above-left, above-right (0 unless width > bpp), two above, two left (near(): 0 before lo)."""
+    bpp = max(1, depth >> 3)
+    w = near(buf, pos, bpp, lo)
+    n = near(buf, pos, width, lo)
+    nw = near(buf, pos, width + bpp, lo)
+    ne = near(buf, pos, width - bpp, lo) if width > bpp else np.int64(0)
+    nn = near(buf, pos, 2 * width, lo)
+    ww = near(buf, pos, 2 * bpp, lo)
+    return bpp, col % bpp, w, n, nw, ne, nn, ww
+
+
 @njit(cache=True)
 def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
     """The N_H_2D context hashes of a byte in an image or table region (into bh[N_H_TEXT:]; a
@@ -304,14 +319,7 @@ def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
     bpp = bytes per pixel (depth / 8, at least 1: 1-bit images and tables are rows of bytes),
     chan = the byte's place in its pixel; w, n, nw, ne, nn, ww: the same byte of the pixel left,
     above, above-left, above-right, two above, two left; colc: a table's column, an image's chan."""
-    bpp = max(1, depth >> 3)
-    chan = col % bpp
-    w = near(buf, pos, bpp, lo)
-    n = near(buf, pos, width, lo)
-    nw = near(buf, pos, width + bpp, lo)
-    ne = near(buf, pos, width - bpp, lo) if width > bpp else np.int64(0)
-    nn = near(buf, pos, 2 * width, lo)
-    ww = near(buf, pos, 2 * bpp, lo)
+    bpp, chan, w, n, nw, ne, nn, ww = neighbours(width, depth, col, pos, lo, buf)
     colc = min(col, 65535) if kind == K_TABLE else chan
     b = N_H_TEXT
     if kind == K_IMAGE and depth == 1:       # bilevel: a byte is 8 pixels, the bit coded is one;
@@ -451,14 +459,7 @@ def ctx_image_ext(width, depth, col, pos, lo, c1, buf, bh):
     extension's N_H_EXT slots hold more 2-D contexts (into bh[N_H_V2:]): predictions from the
     neighbours (averages, gradients, trends), quantized neighbourhoods and the channel before."""
     b = N_H_V2
-    bpp = max(1, depth >> 3)
-    chan = col % bpp
-    w = near(buf, pos, bpp, lo)
-    n = near(buf, pos, width, lo)
-    nw = near(buf, pos, width + bpp, lo)
-    ne = near(buf, pos, width - bpp, lo) if width > bpp else np.int64(0)
-    nn = near(buf, pos, 2 * width, lo)
-    ww = near(buf, pos, 2 * bpp, lo)
+    bpp, chan, w, n, nw, ne, nn, ww = neighbours(width, depth, col, pos, lo, buf)
     nne = near(buf, pos, 2 * width - bpp, lo) if width > bpp else np.int64(0)
     nnw = near(buf, pos, 2 * width + bpp, lo)
     ch = min(chan, 3) << 16
