@@ -405,10 +405,12 @@ def ctx_arm64(j, pos, lo, c4, buf, bh):
 
 
 @njit(cache=True)
-def ctx_x86i(xs, c4, bh):
+def ctx_x86i(xs, c4, c8, pos, ext, bh):
     """The N_H_2D context hashes of a byte in an x86 region of kind 7 (after the E8/E9
     transform; into bh[N_H_TEXT:]) from its place in its instruction (x86ops.py: xs is the
-    lane's parse state). Returns the byte's role (0..6)."""
+    lane's parse state); with the extension also its N_H_EXT slots (bh[N_H_V2:]), which hold
+    more x86 contexts there instead of ctx_ext's text contexts, whatever its switches. Returns
+    the byte's role (0..6)."""
     b = N_H_TEXT
     role = xs[xo.ROLE]
     ri = role * 8 + min(xs[xo.INDEX], 7)      # the role and the place in a displacement / immediate
@@ -421,17 +423,9 @@ def ctx_x86i(xs, c4, bh):
     bh[b + 3] = hash2(ri | ((c4 & 0xFFFF) << 6), 183)
     bh[b + 4] = hash2(head | (xs[xo.MRM] << 16) | ((c4 >> 8) & 0xFF) << 24, (c1 << 8) | 184)
     bh[b + 5] = hash2(head | ((c4 & 0xFFFF) << 16), 185)
-    return role
-
-
-@njit(cache=True)
-def ctx_x86i_ext(xs, c4, c8, pos, bh):
-    """In kind 7 regions of blocks with the extension, its N_H_EXT context slots hold more x86
-    contexts (into bh[N_H_V2:]) instead of ctx_ext's text contexts, whatever its switches."""
+    if not ext:
+        return role
     b = N_H_V2
-    ri = xs[xo.ROLE] * 8 + min(xs[xo.INDEX], 7)
-    head = ri | (xs[xo.OP] << 6)
-    c1 = c4 & 0xFF
     bh[b] = hash2(head | (xs[xo.MRM] << 16), 190)                       # opcode, ModRM
     bh[b + 1] = hash2(ri | (c1 << 6) | ((pos & 15) << 14), 191)         # alignment (padding)
     bh[b + 2] = hash2(head | (xs[xo.MRM] << 16), (xs[xo.HIST] << 8) | 192)
@@ -446,6 +440,7 @@ def ctx_x86i_ext(xs, c4, c8, pos, bh):
     bh[b + 11] = hash2(head | (c1 << 16) | ((c8 & 0xFF) << 24), 201)   # opcode, c1, five back
     bh[b + 12] = hash2(ri | (c1 << 6), (xs[xo.HIST] << 8) | 202)
     bh[b + 13] = hash2((c8 & 0xFFFFFF) | (ri << 24), 203)
+    return role
 
 
 @njit(cache=True, inline="always")
@@ -566,24 +561,21 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             if pos - 2 * rlen >= st[L_START]:
                 r2 = np.int64(buf[pos - 2 * rlen])
         h8 = ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
-        if ext and kind == K_X86I:
-            ctx_x86i_ext(st[L_X86:L_X86 + xo.X_LEN], c4, st[L_C8], pos, bh)
-        elif img:
-            ctx_image_ext(width, regs[r, R_DEPTH], (pos - regs[r, R_START]) % width, pos,
-                          max(st[L_START], regs[r, R_START]), c1, buf, bh)
-        elif ext:
-            ctx_ext(st, c1, h8, bh, ind2, buf, pos)
         lo = max(st[L_START], regs[r, R_START])  # no context looks before the lane or the region
+        col2d = (pos - regs[r, R_START]) % width if is2d else 0
+        if img:                           # (x86 regions: ctx_x86i fills the extension's slots)
+            ctx_image_ext(width, regs[r, R_DEPTH], col2d, pos, lo, c1, buf, bh)
+        elif ext and kind != K_X86I:
+            ctx_ext(st, c1, h8, bh, ind2, buf, pos)
         sel = 32 + kind
         if is2d:
-            sel = ctx_2d(kind, width, regs[r, R_DEPTH], (pos - regs[r, R_START]) % width, pos, lo,
-                         c1, c2, buf, bh)
+            sel = ctx_2d(kind, width, regs[r, R_DEPTH], col2d, pos, lo, c1, c2, buf, bh)
         elif kind == K_X86 or kind == K_BINARY:
             ctx_binary(pos, lo, c4, buf, bh)
         elif kind == K_ARM64:             # (32 + kind .. + 3: the byte's place in its word)
             sel = 32 + kind + ctx_arm64((pos - regs[r, R_WIDTH]) & 3, pos, lo, c4, buf, bh)
         elif kind == K_X86I:              # (42 .. 48: the byte's role in its instruction)
-            sel = 42 + ctx_x86i(st[L_X86:L_X86 + xo.X_LEN], c4, bh)
+            sel = 42 + ctx_x86i(st[L_X86:L_X86 + xo.X_LEN], c4, st[L_C8], pos, ext, bh)
         pixel = bilevel and (models & USE_PIXEL) != 0
         ra1 = ra2 = ra3 = left = np.int64(0)
         if pixel:                         # 24 pixels of each of the three rows above, this byte's in the middle
