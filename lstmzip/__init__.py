@@ -42,8 +42,9 @@ __version__ = "0.1.0"
 
 def compress(data, model=None, streams: int = 0, backend: str = "numpy", level: int = DEFAULT_LEVEL) -> bytes:
     """Compress bytes-like `data` with `model` (a shipped name, a path, a Model; None = default)
-    at `level` 1-9 (1: the static LSTM alone, fastest; 6: LSTM + context mixing [default];
-    9: larger tables, larger blocks, text also tried through the word transform).
+    at `level` 1-9 (1: the static LSTM alone, fastest; 2-3: context mixing alone; 6: LSTM +
+    context mixing [default]; 9: larger tables and blocks; from 4 up, text is also tried through
+    the word transform).
 
     Equivalent to ``Compressor(model, streams, backend, level=level).compress(data)``.
     """

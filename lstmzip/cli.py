@@ -731,13 +731,14 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
 
 
 def _levels_help() -> str:
-    from .codec import DEFAULT_LEVEL, LEVELS, NO_LSTM_LEVELS, level_memory
+    from .codec import DEFAULT_LEVEL, LEVELS, NO_LSTM_LEVELS, TRANSFORM_LEVELS, level_memory
     rows = []
     for level, (method, _, block) in LEVELS.items():
         what = "static LSTM alone" if method == "lstm" else \
             "context mixing, no LSTM" if level in NO_LSTM_LEVELS else "LSTM + context mixing"
         rows.append(f"-{level}: {what}, {block >> 20} MiB blocks, up to {level_memory(level) / 1e6:.0f} MB"
-                    + (" [Default]" if level == DEFAULT_LEVEL else "") + (", text blocks also tried through the word transform" if level == 9 else ""))
+                    + (" [Default]" if level == DEFAULT_LEVEL else "")
+                    + (", text also tried word-transformed" if level in TRANSFORM_LEVELS else ""))
     return "-1 ... -9 choose speed against ratio and memory (decompression needs the same):  " \
         + ";  ".join(rows)
 

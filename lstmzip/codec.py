@@ -93,8 +93,10 @@ DIGEST_EVERY = 64                          # adaptive blocks: a digest of the we
 
 # cm+dict (docs/transform.md): levels that code a text-like block both raw and word-transformed
 # and keep the smaller, unless told; "text-like" = the transform leaves at most 0.95 of the bytes
-# (prose, markup, source: 0.62-0.93; binary data: 1.08-1.45, every reserved byte escaped).
-TRANSFORM_LEVELS = (9,)
+# (prose, markup, source: 0.62-0.93; binary data: 1.08-1.45, every reserved byte escaped). The
+# transformed block is coded by the context models alone: the shipped LSTM reads raw bytes (with
+# it, transformed text codes 2-7 % larger). Not at -2/-3, whose point is speed.
+TRANSFORM_LEVELS = (4, 5, 6, 7, 8, 9)
 TRANSFORM_MAX_RATIO = 0.95
 
 
@@ -587,7 +589,8 @@ class Compressor:
         if model_methods and self.methods != tuple(model_methods) \
                 and not SKIP_BELOW * len(data) <= len(zstd) <= SKIP_ABOVE * len(data):
             model_methods = []                                # zstd obviously wins, or nothing can
-        tdata = transformed_block(data) if self.transform and "cm" in model_methods else None
+        tdata = transformed_block(data) if self.transform and "cm" in model_methods \
+            and self.cm_models & ~MODEL_BITS["lstm"] else None
         if tdata is not None:                                 # two passes: one progress bar
             progress = _share_progress(progress, len(data), len(data) + len(tdata))
         for name in model_methods:
@@ -614,7 +617,7 @@ class Compressor:
         for method, block in ((fmt.CM, data), (fmt.CM_TEXT, tdata)):
             if block is None:
                 continue
-            for s, payload in self._cm_codings(block, progress):
+            for s, payload in self._cm_codings(block, progress, lstm_ok=method == fmt.CM):
                 if payload is None:                           # would exceed the block
                     continue
                 if method == fmt.CM_TEXT:
@@ -622,8 +625,9 @@ class Compressor:
                 out.append((method, payload, s))
         return out
 
-    def _cm_codings(self, block: bytes, progress: Progress):
-        """(streams, payload) of the block's cm codings: the LSTM runs only where it may pay.
+    def _cm_codings(self, block: bytes, progress: Progress, lstm_ok: bool = True):
+        """(streams, payload) of the block's cm codings: the LSTM runs only where it may pay
+        (never with lstm_ok False: a word-transformed block, which the LSTM was not trained on).
 
         Without the LSTM the block is one stream and fast, so it is always coded so; with the
         LSTM too when the block is at most LSTM_SAMPLE bytes, or when the LSTM saves more than
@@ -641,6 +645,8 @@ class Compressor:
             params = cm_params(self.level, len(block), models, self.adapt)
             return s, cm_encode(self.engine, block, s, params, report, marks, regions)
 
+        if not lstm_ok:
+            return [code(self.cm_models & ~lstm, progress)] if self.cm_models & ~lstm else []
         if not self.cm_models & lstm or self.cm_models == lstm or not self.lstm_auto \
                 or self.adapt:
             return [code(self.cm_models, progress)]

@@ -97,7 +97,8 @@ def test_adaptation_is_asked_for_not_a_level_default(tiny_model):
 
 def test_a_wrong_digest_is_reported_at_its_window(tiny_model):
     data = TEXT * 3
-    blob = bytearray(Compressor(tiny_model, methods=("cm",), level=4, adapt=True, streams=2).compress(data))
+    blob = bytearray(Compressor(tiny_model, methods=("cm",), level=4, adapt=True, streams=2,
+                                  transform=False).compress(data))
     assert block_methods(bytes(blob)) == ["cm"]
     # the block header is 19 bytes after the file header; the digests follow the parameter bytes
     head = blob.index(b"\x03", 60)                                     # method byte of the cm block

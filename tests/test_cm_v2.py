@@ -209,14 +209,14 @@ def test_the_lstm_probe_decides_and_both_choices_round_trip(tiny_model, monkeypa
     import lstmzip.codec as codec
     monkeypatch.setattr(codec, "LSTM_SAMPLE", 1024)
     data = TEXT[:4000]
-    no_lstm = Compressor(tiny_model, methods=("cm",), level=4,
+    no_lstm = Compressor(tiny_model, methods=("cm",), level=4, transform=False,
                          cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]).compress(data)
-    forced = Compressor(tiny_model, methods=("cm",), level=4, lstm_auto=False).compress(data)
+    forced = Compressor(tiny_model, methods=("cm",), level=4, lstm_auto=False, transform=False).compress(data)
     (params,) = _cm_models_of(forced)
     assert params.models & MODEL_BITS["lstm"]
     for gain, want in ((0.99, no_lstm), (-1.0, min(no_lstm, forced, key=len))):
         monkeypatch.setattr(codec, "LSTM_MIN_GAIN", gain)
-        c = Compressor(tiny_model, methods=("cm",), level=4)
+        c = Compressor(tiny_model, methods=("cm",), level=4, transform=False)
         blob = c.compress(data)
         assert blob == want and len(c.stats["lstm_sample"]) == 1
         assert Decompressor(tiny_model).decompress(blob) == data
@@ -224,9 +224,9 @@ def test_the_lstm_probe_decides_and_both_choices_round_trip(tiny_model, monkeypa
 
 def test_a_small_block_is_coded_with_and_without_the_lstm_and_the_smaller_kept(tiny_model):
     data = TEXT[:3000]
-    auto = Compressor(tiny_model, methods=("cm",), level=4).compress(data)
-    forced = Compressor(tiny_model, methods=("cm",), level=4, lstm_auto=False).compress(data)
-    without = Compressor(tiny_model, methods=("cm",), level=4,
+    auto = Compressor(tiny_model, methods=("cm",), level=4, transform=False).compress(data)
+    forced = Compressor(tiny_model, methods=("cm",), level=4, lstm_auto=False, transform=False).compress(data)
+    without = Compressor(tiny_model, methods=("cm",), level=4, transform=False,
                          cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]).compress(data)
     assert len(auto) == min(len(forced), len(without))
 

@@ -17,6 +17,7 @@ import pytest
 from lstmzip import format as fmt
 from lstmzip import transform as T
 from lstmzip.cli import _block_kind
+from lstmzip.cm import MODEL_BITS
 from lstmzip.codec import Compressor, Decompressor, cm_encode, cm_params, transformed_block
 from lstmzip.errors import LstmzipError
 from lstmzip.transform import CAP, ESC, UPPER, WordTransform
@@ -235,9 +236,11 @@ def test_cm_dict_round_trip_and_info(tiny_model):
 
 
 def test_level9_default_and_adaptive_round_trip(tiny_model):
-    assert Compressor(tiny_model, level=9).transform and not Compressor(tiny_model, level=6).transform
+    assert Compressor(tiny_model, level=9).transform and Compressor(tiny_model, level=6).transform
+    assert Compressor(tiny_model, level=4).transform
+    assert not Compressor(tiny_model, level=2).transform and not Compressor(tiny_model, level=3).transform
     assert not Compressor(tiny_model, level=9, transform=False).transform
-    assert Compressor(tiny_model, level=6, transform=True).transform
+    assert Compressor(tiny_model, level=2, transform=True).transform
     assert not Compressor(tiny_model, level=9, methods=("zstd", "stored")).transform
     assert Compressor(tiny_model, level=9, transform=True)._worker_kwargs["transform"] is True
     with pytest.raises(ValueError):
@@ -393,3 +396,28 @@ def test_inverse_refuses_to_grow_past_its_limit():
     assert transform.inverse(stream, limit=15000) == word * 1000
     with pytest.raises(LstmzipError, match="more than 14999"):
         transform.inverse(stream, limit=14999)
+
+
+def test_transformed_codings_never_carry_the_lstm(tiny_model, monkeypatch):
+    """At -6 a text-like block is coded raw (the LSTM where its probe says) and word-transformed by
+    the context models alone; the smaller is kept and decodes."""
+    import lstmzip.codec as codec
+    from lstmzip.cm import CMParams
+    seen = []
+    real = codec.cm_encode
+
+    def spy(engine, data, streams, params, *a, **k):
+        seen.append((data == TEXT, bool(params.models & MODEL_BITS["lstm"])))
+        return real(engine, data, streams, params, *a, **k)
+    monkeypatch.setattr(codec, "cm_encode", spy)
+    blob = Compressor(tiny_model, level=6, methods=("cm", "stored")).compress(TEXT)
+    assert (True, True) in seen and (True, False) in seen         # raw: with and without the LSTM
+    assert (False, False) in seen and (False, True) not in seen   # transformed: never with it
+    assert Decompressor(tiny_model).decompress(blob) == TEXT
+    for _, bh, payload in Decompressor().blocks(io.BytesIO(blob)):
+        if getattr(bh, "method", None) == fmt.CM_TEXT:
+            raw = payload[fmt.TRANSFORM_HEAD.size:]
+            assert not CMParams.unpack(raw).models & MODEL_BITS["lstm"]
+    seen.clear()                              # only the LSTM: nothing to code the transformed block with
+    Compressor(tiny_model, level=6, methods=("cm", "stored"), cm_models=MODEL_BITS["lstm"]).compress(TEXT)
+    assert seen and all(raw for raw, _ in seen)

@@ -118,6 +118,9 @@ def is_trained(model: Model) -> bool:
     return bool(model.config.meta.get("trained", True))
 
 
+MODEL_METHODS = ("lstm", "cm", "cm+dict")   # block methods coded by the model (not zstd or stored)
+
+
 class LstmzipCodec:
     """Compressor + Decompressor for one (model, backend, device, level), built once (model load untimed)."""
 
@@ -156,7 +159,7 @@ class LstmzipCodec:
     def roofline_seconds(self, blocks: List[tuple]) -> Dict[str, float]:
         """GEMM-only time of the engine on the blocks coded by a model method (lstm or cm), both ways.
         (Compression may also have run the model on blocks that zstd then won: not counted.)"""
-        enc = dec = sum(self.roofline.seconds_for(n, s) for m, n, s in blocks if m in ("lstm", "cm"))
+        enc = dec = sum(self.roofline.seconds_for(n, s) for m, n, s in blocks if m in MODEL_METHODS)
         return {"compress": enc, "decompress": dec}
 
 
@@ -191,7 +194,7 @@ def bench_lstmzip(codec: LstmzipCodec, inp: Input, reference: Optional[bytes]) -
     """(row, blob) for one lstmzip configuration on one input."""
     blob, fields = measure_codec(inp, codec.compressor.compress, codec.decompressor.decompress)
     blocks = codec.block_info(blob)
-    used = {s for m, _, s in blocks if m in ("lstm", "cm")}
+    used = {s for m, _, s in blocks if m in MODEL_METHODS}
     for streams in used:
         codec.roofline.seconds_per_step(streams, refresh=True)  # re-timed beside every file; best kept
     methods: Dict[str, int] = {}
@@ -200,7 +203,7 @@ def bench_lstmzip(codec: LstmzipCodec, inp: Input, reference: Optional[bytes]) -
     row = {"codec": codec.name, "kind": "lstmzip", **fields, "model": codec.model.name,
            "model_sha256": codec.model.sha256, "trained": is_trained(codec.model), "backend": codec.backend,
            "device": codec.where, "level": codec.level, "blocks": methods, "block_layout": blocks,
-           "lstm_bytes": sum(n for m, n, _ in blocks if m in ("lstm", "cm"))}
+           "lstm_bytes": sum(n for m, n, _ in blocks if m in MODEL_METHODS)}
     add_roofline(row, codec)
     if reference is not None:
         row["identical_to_numpy_cpu"] = blob == reference
