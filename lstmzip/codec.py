@@ -539,7 +539,8 @@ class Compressor:
         want_transform = transform_on(transform, level)
         if transform and "cm" not in methods:
             raise ValueError("transform needs the cm method (levels 2-9, or --adapt)")
-        self.transform = want_transform and "cm" in methods   # try cm+dict on text-like blocks
+        # try cm+dict on text-like blocks (coded by the context models: some must be switched on)
+        self.transform = want_transform and "cm" in methods and bool(cm_models & ~MODEL_BITS["lstm"])
         self.level = level
         self.cm_models = cm_models
         self.lstm_auto = lstm_auto          # decide per block whether the LSTM runs (_cm_codings)
@@ -589,8 +590,7 @@ class Compressor:
         if model_methods and self.methods != tuple(model_methods) \
                 and not SKIP_BELOW * len(data) <= len(zstd) <= SKIP_ABOVE * len(data):
             model_methods = []                                # zstd obviously wins, or nothing can
-        tdata = transformed_block(data) if self.transform and "cm" in model_methods \
-            and self.cm_models & ~MODEL_BITS["lstm"] else None
+        tdata = transformed_block(data) if self.transform and "cm" in model_methods else None
         if tdata is not None:                                 # two passes: one progress bar
             progress = _share_progress(progress, len(data), len(data) + len(tdata))
         for name in model_methods:
@@ -646,7 +646,7 @@ class Compressor:
             return s, cm_encode(self.engine, block, s, params, report, marks, regions)
 
         if not lstm_ok:
-            return [code(self.cm_models & ~lstm, progress)] if self.cm_models & ~lstm else []
+            return [code(self.cm_models & ~lstm, progress)]
         if not self.cm_models & lstm or self.cm_models == lstm or not self.lstm_auto \
                 or self.adapt:
             return [code(self.cm_models, progress)]

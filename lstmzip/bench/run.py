@@ -118,7 +118,7 @@ def is_trained(model: Model) -> bool:
     return bool(model.config.meta.get("trained", True))
 
 
-MODEL_METHODS = ("lstm", "cm", "cm+dict")   # block methods coded by the model (not zstd or stored)
+MODEL_METHODS = tuple(fmt.METHOD_NAMES[m] for m in fmt.MODEL_METHODS)   # by name: lstm, cm, cm+dict
 
 
 class LstmzipCodec:

@@ -310,16 +310,20 @@ def neighbours(width, depth, col, pos, lo, buf):
     return bpp, col % bpp, w, n, nw, ne, nn, ww
 
 
+NB_NONE = (np.int64(1),) + (np.int64(0),) * 7   # neighbours() outside 2-D regions (never read)
+
+
 @njit(cache=True)
-def ctx_2d(kind, width, depth, col, pos, lo, c1, c2, buf, bh):
+def ctx_2d(kind, width, depth, col, pos, lo, nb, c1, c2, buf, bh):
     """The N_H_2D context hashes of a byte in an image or table region (into bh[N_H_TEXT:]; a
     1-bit image also rewrites bh[3..9], so this runs after ctx_hashes); returns the sixth mixer's
     selector (0..31).
 
     bpp = bytes per pixel (depth / 8, at least 1: 1-bit images and tables are rows of bytes),
     chan = the byte's place in its pixel; w, n, nw, ne, nn, ww: the same byte of the pixel left,
-    above, above-left, above-right, two above, two left; colc: a table's column, an image's chan."""
-    bpp, chan, w, n, nw, ne, nn, ww = neighbours(width, depth, col, pos, lo, buf)
+    above, above-left, above-right, two above, two left (nb: neighbours()'s tuple); colc: a
+    table's column, an image's chan."""
+    bpp, chan, w, n, nw, ne, nn, ww = nb
     colc = min(col, 65535) if kind == K_TABLE else chan
     b = N_H_TEXT
     if kind == K_IMAGE and depth == 1:       # bilevel: a byte is 8 pixels, the bit coded is one;
@@ -449,12 +453,13 @@ def clip8(v):
 
 
 @njit(cache=True)
-def ctx_image_ext(width, depth, col, pos, lo, c1, buf, bh):
+def ctx_image_ext(width, pos, lo, nb, c1, buf, bh):
     """In 8..32-bit image regions of blocks with USE_IMAGE (and the extension), the
     extension's N_H_EXT slots hold more 2-D contexts (into bh[N_H_V2:]): predictions from the
-    neighbours (averages, gradients, trends), quantized neighbourhoods and the channel before."""
+    neighbours (averages, gradients, trends), quantized neighbourhoods and the channel before
+    (nb: neighbours()'s tuple, as ctx_2d reads it)."""
     b = N_H_V2
-    bpp, chan, w, n, nw, ne, nn, ww = neighbours(width, depth, col, pos, lo, buf)
+    bpp, chan, w, n, nw, ne, nn, ww = nb
     nne = near(buf, pos, 2 * width - bpp, lo) if width > bpp else np.int64(0)
     nnw = near(buf, pos, 2 * width + bpp, lo)
     ch = min(chan, 3) << 16
@@ -563,13 +568,14 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         h8 = ctx_hashes(st, c1, above, r1, r2, rlen, ind2, ind3, bh)
         lo = max(st[L_START], regs[r, R_START])  # no context looks before the lane or the region
         col2d = (pos - regs[r, R_START]) % width if is2d else 0
+        nb = neighbours(width, regs[r, R_DEPTH], col2d, pos, lo, buf) if is2d else NB_NONE
         if img:                           # (x86 regions: ctx_x86i fills the extension's slots)
-            ctx_image_ext(width, regs[r, R_DEPTH], col2d, pos, lo, c1, buf, bh)
+            ctx_image_ext(width, pos, lo, nb, c1, buf, bh)
         elif ext and kind != K_X86I:
             ctx_ext(st, c1, h8, bh, ind2, buf, pos)
         sel = 32 + kind
         if is2d:
-            sel = ctx_2d(kind, width, regs[r, R_DEPTH], col2d, pos, lo, c1, c2, buf, bh)
+            sel = ctx_2d(kind, width, regs[r, R_DEPTH], col2d, pos, lo, nb, c1, c2, buf, bh)
         elif kind == K_X86 or kind == K_BINARY:
             ctx_binary(pos, lo, c4, buf, bh)
         elif kind == K_ARM64:             # (32 + kind .. + 3: the byte's place in its word)
