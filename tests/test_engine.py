@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 # OpenBLAS kernels to force, each with the CPU flag it needs: forcing one the CPU lacks kills the
 # process with SIGILL (an AMD EPYC without AVX-512 cannot run SkylakeX), so only those it has run.
-KERNEL_NEEDS = (("SkylakeX", "avx512f"), ("Haswell", "avx2"), ("Sandybridge", "avx"), ("Prescott", "sse3"))
+KERNEL_NEEDS = (("SkylakeX", "avx512f"), ("Haswell", "avx2"), ("Sandybridge", "avx"), ("Prescott", "pni"))  # pni = SSE3
 
 
 def _cpu_flags() -> set:
@@ -37,9 +37,8 @@ def _cpu_flags() -> set:
 
 
 _FLAGS = _cpu_flags()
-# (without /proc/cpuinfo: the two kernels every x86-64 CPU of the last decade runs; sse3 is "pni")
-CORETYPES = tuple(c for c, flag in KERNEL_NEEDS
-                  if flag in _FLAGS or (flag == "sse3" and "pni" in _FLAGS)) if _FLAGS else ("Sandybridge", "Prescott")
+# (without /proc/cpuinfo: the two kernels every x86-64 CPU of the last decade runs)
+CORETYPES = tuple(c for c, flag in KERNEL_NEEDS if flag in _FLAGS) if _FLAGS else ("Sandybridge", "Prescott")
 
 
 def _engine_run(engine, data: np.ndarray, streams: int):
@@ -175,7 +174,7 @@ def test_file_compressed_here_decodes_identically_everywhere(tmp_path, wide_mode
     data = probe_text.read_bytes() * 2
     packed = tmp_path / "x.lstmz"
     blob = Compressor(wide_model, methods=(method,), streams=16, level=4, adapt=adapt,
-                         transform=False).compress(data)
+                      transform=False).compress(data)
     assert block_methods(blob) == [method]
     packed.write_bytes(blob)
     _decodes_everywhere(packed, wide_model, data)
