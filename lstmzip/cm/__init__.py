@@ -202,12 +202,12 @@ class Predictor:
             from . import kernel_v2 as k
             from .states import INIT_P
             self.slots = _zeroed(4 << params.table_bits, np.uint8)   # bit-history buckets
-            self.sm = np.zeros((k.N_H, 256), np.int64)
+            self.sm = np.zeros((k.N_H, 256), np.int32)
             self.sm[:, :len(INIT_P)] = INIT_P
             self.ind2 = np.zeros(65536 * 2 + 256, np.uint16)
             self.ind3 = np.zeros(65536, np.uint16)
-            self.apm3 = np.tile(apm_row, 65536).astype(np.int64)
-            self.apm5 = np.tile(apm_row, 65536).astype(np.int64)
+            self.apm3 = np.tile(apm_row, 65536).astype(np.int32)
+            self.apm5 = np.tile(apm_row, 65536).astype(np.int32)
             n_mix = k.N_MIX if params.models & k.USE_STRUCT else k.N_MIX - 1
             self.final_w = np.full((k.N_FINAL, k.N_MIX), 65536 // n_mix, np.int64)
             if regions is None:                                  # one text region: the whole block
@@ -227,7 +227,7 @@ class Predictor:
             self.slots = _zeroed(1 << params.table_bits, np.uint32)  # untouched pages cost no RAM
             self.final_w = np.full(k.N_MIX, 65536 // k.N_MIX, np.int64)
         self.k = k
-        self.weights = np.zeros((k.N_SETS, k.N_IN), np.int64)
+        self.weights = np.zeros((k.N_SETS, k.N_IN), np.int32)
         if params.models & MODEL_BITS["lstm"]:
             self.weights[:, 0] = 65536                       # start out as the LSTM alone
         elif params.v2:
@@ -235,8 +235,8 @@ class Predictor:
             self.weights[:, k.X_PIX:k.X_PIX + 2 * k.N_PIX] = 65536 // 16
         else:
             self.weights[:, 1:k.N_CTX + 1] = 16384
-        self.apm1 = np.tile(apm_row, 256).astype(np.int64)
-        self.apm2 = np.tile(apm_row, 65536).astype(np.int64)
+        self.apm1 = np.tile(apm_row, 256).astype(np.int32)
+        self.apm2 = np.tile(apm_row, 65536).astype(np.int32)
         self.lanes = np.zeros((len(starts), k.N_LANE), np.int64)
         self.lanes[:, k.L_START] = starts
         self.lanes[:, k.L_LINE] = starts

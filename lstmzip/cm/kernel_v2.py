@@ -128,7 +128,8 @@ W_CUM2 = W_CUM + 257
 W_RIDX = W_CUM2 + 257
 W_RCHK, W_RBYTE, W_RCNT, W_RSEL = (W_RIDX + i * N_RUN for i in range(1, 5))
 W_PQ = W_RIDX + 5 * N_RUN
-WORK_LEN = W_PQ + N_PIX + 1
+W_TOUCH = W_PQ + N_PIX + 1    # a sum of bytes read only to start their loads early (code_step)
+WORK_LEN = W_TOUCH + 1
 
 
 @njit(cache=True, inline="always")
@@ -592,13 +593,25 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             ra3 = (near(buf, pos, 3 * wd + 1, lo) << 16) | (near(buf, pos, 3 * wd, lo) << 8) \
                 | near(buf, pos, 3 * wd - 1, lo)
             left = near(buf, pos, 2, lo) * 256 + near(buf, pos, 1, lo)
+        # -- the first nibble's buckets and the run entries: read once here, so that their cache
+        # misses overlap one another and the work below (the values are not used; W_TOUCH keeps the
+        # reads from being optimised away)
+        touch = 0
+        for m in range(n_h):
+            if use[m]:
+                touch += ht[bh[m] & hmask]
         # -- run contexts: the byte each of contexts 0..N_RUN-1 saw last, and how many times in a row
+        if models & USE_RUN:
+            for m in range(N_RUN):
+                h = bh[m]
+                ridx[m] = (h ^ (h >> 28)) & rmask
+                touch += runs[ridx[m]]
+        work[W_TOUCH] += touch
         if models & USE_RUN:
             for m in range(N_RUN):
                 rcnt[m] = 0
                 if use[m]:
                     h = bh[m]
-                    ridx[m] = (h ^ (h >> 28)) & rmask
                     rchk[m] = (h >> 16) & 0xFFFF
                     e = np.int64(runs[ridx[m]])
                     if (e >> 16) == rchk[m]:
@@ -643,12 +656,18 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
             o0 = np.int64(order1[c1, c0])
             x[1] = stretch(o0 >> 4) if (models & USE_ORDERS) else 0
             node = c0 if k < 4 else (c0 & ((1 << (k - 4)) - 1)) | (1 << (k - 4))
+            if k == 4:                                   # the second nibble's buckets: touched first
+                touch = 0
+                for m in range(n_h):
+                    if use[m]:
+                        bucket[m] = hash2(bh[m] & 0xFFFFFFFF, c0 + (m << 8) + 0x7000)
+                        touch += ht[bucket[m] & hmask]
+                work[W_TOUCH] += touch
             for m in range(n_h):
                 xi = XI[m]
                 if use[m]:
                     if k == 0 or k == 4:                 # a new nibble: find its bucket
-                        hb = bh[m] if k == 0 else hash2(bh[m] & 0xFFFFFFFF, c0 + (m << 8) + 0x7000)
-                        bucket[m] = bucket_v2(ht, hb, hmask)
+                        bucket[m] = bucket_v2(ht, bh[m] if k == 0 else bucket[m], hmask)
                     slot[m] = bucket[m] + node
                     s = np.int64(ht[slot[m]])
                     state[m] = s
