@@ -55,7 +55,7 @@ def _save(part: str, report: dict) -> None:
 
 def block_summary(blob: bytes) -> list:
     """[method, raw bytes, streams, LSTM in the mix] of each block of a compressed file: a cm block
-    is coded with the LSTM when its parameters' model mask has the lstm bit (codec._cm_codings keeps
+    is coded with the LSTM when its parameters' model mask has the lstm bit (codec._cm_candidates keeps
     the smaller of the codings with and without it)."""
     import io
     out = []
@@ -82,7 +82,7 @@ def ablation(limit: int, lstm: bool = True) -> dict:
     """Each model switched off in turn, the model method only (no zstd/stored fallback).
 
     lstm: the configurations are the default -6 (every context model, and the LSTM where the
-    probe says it pays: codec._cm_codings; a block of at most LSTM_SAMPLE bytes is coded both
+    probe says it pays: codec._cm_candidates; a block of at most LSTM_SAMPLE bytes is coded both
     ways and the smaller kept). Without: the context models alone (one stream, as -2/-3 and the
     blocks where the LSTM does not pay) at -6's table sizes -- cheaper, so on longer prefixes.
     """

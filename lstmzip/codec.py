@@ -36,6 +36,7 @@ import numpy as np
 import zstandard
 
 from . import format as fmt
+from . import race
 from . import regions as regions_table
 from . import transform as wordtf
 from .cm import ALL_MODELS, MODEL_BITS, TWIN, V2, CMParams
@@ -138,8 +139,15 @@ def transform_on(transform, level: int) -> bool:
 
 def transformed_block(data: bytes) -> Optional[bytes]:
     """The block through the word transform, or None where it is not text-like enough to try."""
-    coded = wordtf.forward(data)
-    return coded if len(coded) <= TRANSFORM_MAX_RATIO * len(data) else None
+    mapped = transformed_map(data)
+    return mapped[0] if mapped else None
+
+
+def transformed_map(data: bytes):
+    """(the transformed block, (raw, coded)): transform.forward_map's, or None where the block is
+    not text-like enough to try."""
+    coded, raw_at, coded_at = wordtf.forward_map(data, race.PROFILE_EVERY)
+    return (coded, (raw_at, coded_at)) if len(coded) <= TRANSFORM_MAX_RATIO * len(data) else None
 
 
 def _share_progress(progress: Progress, out_total: int, in_total: int) -> Progress:
@@ -297,10 +305,11 @@ def _without_lstm(params: CMParams) -> bool:
 
 
 def _cm_steps_compiled(pred, steps: int, s: int, last: int, progress: Progress,
-                       marks: Optional[dict] = None) -> None:
+                       marks: Optional[dict] = None, check=None) -> None:
     """Both halves of a block without an LSTM: every step in compiled code, 64 K bytes a call
     (progress between calls); the decoder stops where the code runs out. ``marks``: {step: None}
-    whose values become the code length before that step (the encoder's LSTM probe)."""
+    whose values become the code length before that step, each then passed to ``check`` (the
+    encoder's choice among its codings, race.py)."""
     uniform = np.full((s, 256), 256, np.int64)
     chunk = max(1, 65536 // s)
     marks = {} if marks is None else marks
@@ -308,6 +317,8 @@ def _cm_steps_compiled(pred, steps: int, s: int, last: int, progress: Progress,
     for t0, t1 in zip(bounds, bounds[1:]):
         if t0 in marks:
             marks[t0] = int(pred.cs[pred.k.C_POS])
+            if check:
+                check(t0, marks[t0])
         done = pred.steps(t0, t1, steps, s, last, uniform)
         if pred.cs[pred.k.C_OVER] and pred.mode == pred.k.DECODE:
             raise LstmzipError(f"cm code ends before the block (step {done - 1} of {steps})")
@@ -355,10 +366,11 @@ def cm_head(params: CMParams, regions) -> bytes:
 
 
 def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress = None,
-              marks: Optional[dict] = None, regions=None):
+              marks: Optional[dict] = None, regions=None, check=None):
     """The cm payload of a block (parameters, region table, weight digests, code), or None if
     it would exceed the block. ``marks``: {step: None}, filled with the code length before each
-    step; regions: the block's (``struct`` blocks; detected here if None; see struct_plan)."""
+    step, and ``check(step, that length)`` called there (it may raise race.Stopped to end the
+    coding); regions: the block's (``struct`` blocks; detected here if None; see struct_plan)."""
     from .cm.kernel import ENCODE
     params, regions = struct_plan(params, data, regions)
     starts, steps, last = stream_layout(len(data), s)
@@ -370,16 +382,24 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
     prev = np.full(s, START_BYTE, np.int64)
     uniform = np.full((s, 256), 256, np.int64)
     adapter, digests, twin = _adapter(engine, params), [], _twin(engine, params, s)
+    ahead = None
     try:
         if _without_lstm(params):
-            _cm_steps_compiled(pred, steps, s, last, progress, marks)
+            _cm_steps_compiled(pred, steps, s, last, progress, marks, check)
         else:
             with engine.parallel():
+                if adapter is None and twin is None:
+                    ahead = _TablesAhead(engine, buf, starts, steps, last, state)
                 for t in range(steps):
                     if marks and t in marks:
                         marks[t] = int(pred.cs[pred.k.C_POS])
+                        if check:
+                            check(t, marks[t])
                     lanes = s if t < steps - 1 else last
-                    freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
+                    if ahead:
+                        freq = own = ahead.get(t)
+                    else:
+                        freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
                     pred.step(t, lanes, freq, own)
                     prev = buf[starts[:lanes] + t].astype(np.int64)
                     if adapter and adapter.record(engine.top_output(state, lanes), own, prev, state) \
@@ -388,6 +408,8 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
                     if progress and (t % 64 == 63 or t == steps - 1):
                         progress(lanes * (t % 64 + 1))
     finally:
+        if ahead:
+            ahead.close()
         if adapter:
             adapter.restore()
         pred.release()
@@ -398,6 +420,39 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
     if adapter:
         head += struct.pack(f"<I{len(digests)}I", len(digests), *digests)
     return head + code
+
+
+class _TablesAhead:
+    """The encoder's LSTM tables one step ahead, in a thread: the encoder knows every byte, so
+    the LSTM (which reads only the bytes) can compute step t + 1 while the context models code
+    step t (numpy's matrix products and the compiled kernels release the GIL; on two cores a
+    block with the LSTM codes in about the time of the slower of the two). The engine steps in
+    the same order from the same bytes: the same tables, the same bits. Not with an adapting
+    LSTM, whose weights follow the coding."""
+
+    def __init__(self, engine, buf, starts, steps: int, last: int, state):
+        from concurrent.futures import ThreadPoolExecutor
+        self.engine, self.buf, self.starts, self.steps, self.last, self.state = \
+            engine, buf, starts, steps, last, state
+        self.pool = ThreadPoolExecutor(1)
+        self.next = self.pool.submit(self._step, np.full(len(starts), START_BYTE, np.int64), 0)
+
+    def _lanes(self, t: int) -> int:
+        return len(self.starts) if t < self.steps - 1 else self.last
+
+    def _step(self, prev, t: int):
+        return self.engine.step(prev[:self._lanes(t)], self.state)
+
+    def get(self, t: int):
+        """Step t's tables (lanes, 256); starts step t + 1."""
+        freq = self.next.result()
+        if t + 1 < self.steps:
+            prev = self.buf[self.starts[:self._lanes(t)] + t].astype(np.int64)
+            self.next = self.pool.submit(self._step, prev, t + 1)
+        return freq
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
 
 # The cm coder's finest probability is 4095/4096 (kernel.code_bit; p is clamped to 1..4095), so
@@ -543,7 +598,7 @@ class Compressor:
         self.transform = want_transform and "cm" in methods and bool(cm_models & ~MODEL_BITS["lstm"])
         self.level = level
         self.cm_models = cm_models
-        self.lstm_auto = lstm_auto          # decide per block whether the LSTM runs (_cm_codings)
+        self.lstm_auto = lstm_auto          # decide per block whether the LSTM runs (_lstm_plan, _lstm_pays)
         self.workers = workers
         self.runner = runner if runner is not None else _process_runner(workers)
         self.model: Model = resolve(model)
@@ -590,12 +645,9 @@ class Compressor:
         if model_methods and self.methods != tuple(model_methods) \
                 and not SKIP_BELOW * len(data) <= len(zstd) <= SKIP_ABOVE * len(data):
             model_methods = []                                # zstd obviously wins, or nothing can
-        tdata = transformed_block(data) if self.transform and "cm" in model_methods else None
-        if tdata is not None:                                 # two passes: one progress bar
-            progress = _share_progress(progress, len(data), len(data) + len(tdata))
         for name in model_methods:
             if name == "cm":
-                candidates += self._cm_candidates(data, tdata, progress)
+                candidates += self._cm_candidates(data, progress)
             else:
                 s = choose_streams(len(data), self.streams)
                 candidates.append((fmt.LSTM, lstm_encode(self.engine, data, s, progress), s))
@@ -611,67 +663,120 @@ class Compressor:
         head = fmt.BlockHeader(method, len(data), len(payload), streams, zlib.crc32(data))
         return head.pack() + payload
 
-    def _cm_candidates(self, data: bytes, tdata: Optional[bytes], progress: Progress):
-        """(method, payload, streams) of cm over the block and, if tdata, of cm+dict over tdata."""
-        out = []
-        for method, block in ((fmt.CM, data), (fmt.CM_TEXT, tdata)):
-            if block is None:
+    def _cm_candidates(self, data: bytes, progress: Progress):
+        """(method, payload, streams) of the block's cm codings, the later ones raced (race.py).
+
+        The codings, in this order: cm+dict (the context models alone on the word-transformed
+        block; with ``self.transform``, where the block is text-like), cm without the LSTM (one
+        stream, fast), cm with the LSTM where it may pay (_lstm_plan). In a block of more than
+        race.MIN_RACE bytes with the automatic stream count, the first runs in full and each
+        later one is stopped once it is clearly behind the best finished one (race.stopper);
+        otherwise every one runs in full. A stopped coding is not a candidate.
+        """
+        lstm = MODEL_BITS["lstm"]
+        regions = block_regions(cm_params(self.level, len(data), self.cm_models), data)
+        raw_models, lstm_after = self._lstm_plan(data, regions)
+        mapped = transformed_map(data) if self.transform else None
+        plan = []                                      # (method, block, models, raw_at)
+        if mapped is not None:
+            plan.append((fmt.CM_TEXT, mapped[0], self.cm_models & ~lstm, mapped[1]))
+        plan.append((fmt.CM, data, raw_models, None))
+        racing = len(data) > race.MIN_RACE and self.streams == 0
+        report = _share_progress(progress, len(data), len(data) * (len(plan) + lstm_after))
+        out, ref = [], None                            # ref: the best finished one-stream Profile
+        for method, block, models, raw_at in plan:
+            s = choose_cm_streams(len(block), self.streams, models & lstm)
+            coded = self._race_one(block, s, models, regions if method == fmt.CM else None,
+                                   ref if racing else None, raw_at, report)
+            if coded is None:
                 continue
-            for s, payload in self._cm_codings(block, progress, lstm_ok=method == fmt.CM):
-                if payload is None:                           # would exceed the block
-                    continue
+            payload, prof = coded
+            if payload is not None:
                 if method == fmt.CM_TEXT:
                     payload = fmt.TRANSFORM_HEAD.pack(wordtf.TRANSFORM_ID, len(block)) + payload
                 out.append((method, payload, s))
+            if prof is not None and (ref is None or prof.total < ref.total):
+                ref = prof
+        if lstm_after:
+            if self._lstm_pays(data, ref if self.streams == 0 else None):
+                s = choose_cm_streams(len(data), self.streams, True)
+                coded = self._race_one(data, s, self.cm_models, regions, ref if racing else None,
+                                       None, report)
+                if coded is not None and coded[0] is not None:
+                    out.append((fmt.CM, coded[0], s))
+            elif report:
+                report(len(data))
         return out
 
-    def _cm_codings(self, block: bytes, progress: Progress, lstm_ok: bool = True):
-        """(streams, payload) of the block's cm codings: the LSTM runs only where it may pay
-        (never with lstm_ok False: a word-transformed block, which the LSTM was not trained on).
+    def _race_one(self, block: bytes, s: int, models: int, regions, ref, raw_at, report):
+        """One coding of a block (raw, or word-transformed with raw_at its forward_map) in s
+        streams: (payload, or None if larger than the block; its Profile if one stream), or None
+        if it was stopped against ``ref`` (without a ref it runs in full). ``report`` counts the
+        raw bytes of the block once per coding, stopped or not."""
+        raw_len = len(block) if raw_at is None else raw_at[0][-1]
+        done = [0]
 
-        Without the LSTM the block is one stream and fast, so it is always coded so; with the
-        LSTM too when the block is at most LSTM_SAMPLE bytes, or when the LSTM saves more than
-        LSTM_MIN_GAIN on the second half of the block's first LSTM_SAMPLE bytes (coded with it
-        as a probe; the first half warms the models up). Where both are coded the smaller wins.
-        A block whose regions are mostly not text (executables, images, tables, numbers) is
-        never coded with the LSTM: it is trained on text and costs such blocks 2-8x the time.
-        """
+        def count(n: int) -> None:
+            done[0] += n
+            report(n)
+        progress = _share_progress(count, raw_len, len(block)) if report else None
+        params = cm_params(self.level, len(block), models, self.adapt)
+        starts, steps, _ = stream_layout(len(block), s)
+        marks, check = (race.profile_marks(steps, raw_at) if s == 1 else {}), None
+        if ref is not None:
+            covered = race.one_stream(raw_at) if s == 1 else race.lockstep(starts, len(block))
+            margins = race.ONE_STREAM_MARGINS if s == 1 else race.LSTM_MARGINS
+            check_marks, check = race.stopper(ref, steps, covered, margins)
+            marks.update(check_marks)
+        name = ("cm+dict" if raw_at is not None else "cm") + ("+lstm" if models & MODEL_BITS["lstm"] else "")
+        try:
+            payload = cm_encode(self.engine, block, s, params, progress, marks or None, regions, check)
+        except race.Stopped as stop:
+            self.stats.setdefault("codings", []).append((name, stop.args[0] / steps))
+            if report and done[0] < raw_len:
+                report(raw_len - done[0])
+            return None
+        self.stats.setdefault("codings", []).append((name, 1.0))
+        if s != 1 or payload is None:
+            return payload, None
+        return payload, race.profile(marks, steps, len(payload), len(payload), raw_at)
+
+    def _lstm_plan(self, data: bytes, regions):
+        """(the models of the raw coding, whether a coding with the LSTM may follow it).
+
+        The raw block is coded without the LSTM (one stream, fast) unless the LSTM is not
+        decided per block (switched off or alone in the models, ``lstm_auto`` off, adapting
+        blocks: then the models as given). A block whose regions are mostly not text
+        (executables, images, tables, numbers) never gets the LSTM: it is trained on text and
+        costs such blocks 2-8x the time."""
         lstm = MODEL_BITS["lstm"]
+        if not self.cm_models & lstm or self.cm_models == lstm or not self.lstm_auto or self.adapt:
+            return self.cm_models, False
+        if regions and text_share(regions, len(data)) < LSTM_MIN_TEXT:
+            return self.cm_models & ~lstm, False
+        return self.cm_models & ~lstm, True
 
-        regions = block_regions(cm_params(self.level, len(block), self.cm_models), block)
-
-        def code(models, report, marks=None):
-            s = choose_cm_streams(len(block), self.streams, models & lstm)
-            params = cm_params(self.level, len(block), models, self.adapt)
-            return s, cm_encode(self.engine, block, s, params, report, marks, regions)
-
-        if not lstm_ok:
-            return [code(self.cm_models & ~lstm, progress)]
-        if not self.cm_models & lstm or self.cm_models == lstm or not self.lstm_auto \
-                or self.adapt:
-            return [code(self.cm_models, progress)]
-        if regions and text_share(regions, len(block)) < LSTM_MIN_TEXT:
-            return [code(self.cm_models & ~lstm, progress)]
+    def _lstm_pays(self, block: bytes, ref) -> bool:
+        """Whether to code the block with the LSTM too. Yes for a block of at most LSTM_SAMPLE
+        bytes, or when the streams are the user's (nothing to measure against); else if the
+        LSTM saves more than LSTM_MIN_GAIN on the second half of the block's first LSTM_SAMPLE
+        bytes (coded with it as a probe; the first half warms the models up) against what the
+        best coding so far spent on the same bytes."""
+        if len(block) <= LSTM_SAMPLE or ref is None:
+            return True
         half = LSTM_SAMPLE // 2
-        marks = {half: None, LSTM_SAMPLE: None} if self.streams == 0 else None
-        plain = code(self.cm_models & ~lstm, None, marks)
-        if len(block) > LSTM_SAMPLE and marks is not None:
-            s = choose_cm_streams(LSTM_SAMPLE)
-            mid = stream_layout(LSTM_SAMPLE, s)[1] // 2
-            probe_marks = {mid: None}
-            params = cm_params(self.level, LSTM_SAMPLE, self.cm_models)
-            sample = block[:LSTM_SAMPLE]
-            params, sample_regions = struct_plan(params, sample)
-            probe = cm_encode(self.engine, sample, s, params, marks=probe_marks, regions=sample_regions)
-            head = len(cm_head(params, sample_regions))
-            with_lstm = len(probe) - head - probe_marks[mid] if probe else LSTM_SAMPLE
-            without = marks[LSTM_SAMPLE] - marks[half]
-            self.stats.setdefault("lstm_sample", []).append((with_lstm, without))
-            if with_lstm >= (1 - LSTM_MIN_GAIN) * without:
-                if progress:
-                    progress(len(block))
-                return [plain]
-        return [plain, code(self.cm_models, progress)]
+        s = choose_cm_streams(LSTM_SAMPLE)
+        mid = stream_layout(LSTM_SAMPLE, s)[1] // 2
+        probe_marks = {mid: None}
+        params = cm_params(self.level, LSTM_SAMPLE, self.cm_models)
+        sample = block[:LSTM_SAMPLE]
+        params, sample_regions = struct_plan(params, sample)
+        probe = cm_encode(self.engine, sample, s, params, marks=probe_marks, regions=sample_regions)
+        head = len(cm_head(params, sample_regions))
+        with_lstm = len(probe) - head - probe_marks[mid] if probe else LSTM_SAMPLE
+        without = ref.spent(np.array([half]), np.array([LSTM_SAMPLE]))
+        self.stats.setdefault("lstm_sample", []).append((with_lstm, without))
+        return with_lstm < (1 - LSTM_MIN_GAIN) * without
 
     def compress_stream(self, src: BinaryIO, dst: BinaryIO, size: Optional[int] = None,
                         progress: Progress = None) -> int:

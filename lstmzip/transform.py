@@ -204,6 +204,25 @@ def forward(data: bytes) -> bytes:
     return english().forward(data)
 
 
+def forward_map(data: bytes, every: int = 4096):
+    """(forward(data), raw, coded): the same transformed bytes, and where pieces of it start:
+    raw[i] in data, coded[i] in the transformed bytes (raw[0] = coded[0] = 0, the last entries the
+    two lengths). The block is cut about every `every` bytes, at the first place from there that
+    is not inside a run of letters, and each piece transformed alone: forward works on letter
+    runs and single reserved bytes, so the pieces join to exactly forward(data)."""
+    data = bytes(data)
+    letter = bytes(1 if 65 <= b <= 90 or 97 <= b <= 122 else 0 for b in range(256))
+    raw, coded, pieces = [0], [0], []
+    while raw[-1] < len(data):
+        j = min(raw[-1] + every, len(data))
+        while 0 < j < len(data) and letter[data[j - 1]] and letter[data[j]]:
+            j += 1
+        pieces.append(forward(data[raw[-1]:j]))
+        raw.append(j)
+        coded.append(coded[-1] + len(pieces[-1]))
+    return b"".join(pieces), raw, coded
+
+
 def inverse(data: bytes, limit: Optional[int] = None) -> bytes:
     """The bytes forward() was given; LstmzipError if data is not a transformed stream (or, with
     `limit`, would decode to more than limit bytes)."""

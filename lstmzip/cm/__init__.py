@@ -142,10 +142,10 @@ class CMParams:
             from . import kernel_v2 as k2
             runs = (4 << max(16, self.table_bits - 3)) if self.models & MODEL_BITS["run"] else 0
             pix = k2.N_PIX * 65536 * 8 if self.models & k2.USE_PIXEL else 0
-            return tables + runs + pix + 256 * 256 * 2 + 2 * 65536 * 2 + k2.N_SETS * k2.N_IN * 8 \
-                + (256 + 65536 * 3) * 33 * 8 + lanes * (256 * 16 + k2.N_LANE * 8)
-        from . import kernel as k
-        return tables + 256 * 256 * 2 + k.N_SETS * k.N_IN * 8 + (256 + 65536) * 33 * 8 \
+            return tables + runs + pix + 256 * 256 * 2 + 2 * 65536 * 2 + k2.N_SETS * k2.N_IN * 4 \
+                + (256 + 65536 * 3) * 33 * 4 + lanes * (256 * 16 + k2.N_LANE * 8)
+        from . import kernel as k           # (weights and APMs: int32)
+        return tables + 256 * 256 * 2 + k.N_SETS * k.N_IN * 4 + (256 + 65536) * 33 * 4 \
             + lanes * 256 * 16
 
     def names(self) -> str:

@@ -480,7 +480,7 @@ def ctx_image_ext(width, pos, lo, nb, c1, buf, bh):
     bh[b + 13] = hash2(((w - nw + 255) >> 3) | (((n - nw + 255) >> 3) << 6) | (min(chan, 3) << 12), 233)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm, pix,
               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs):

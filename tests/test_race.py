@@ -1,0 +1,100 @@
+"""The compressor's codings of a block, raced (lstmzip/race.py): later codings stop once they are
+clearly behind, the choice among the finished ones stays exact, and every result decodes."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pytest
+
+from lstmzip import race
+from lstmzip import transform as T
+from lstmzip.codec import Compressor, Decompressor
+
+from conftest import REPO, block_methods
+
+# ~150 KB of the project's own prose and code: longer than race.MIN_RACE, text-like
+DOCS = b"".join(p.read_bytes() for p in sorted((REPO / "docs").glob("*.md")))[:150_000]
+
+
+def test_a_profile_interpolates_what_a_coding_spent():
+    prof = race.Profile(np.array([0.0, 100.0, 200.0]), np.array([0.0, 10.0, 30.0]), 35)
+    assert prof.spent(np.array([0.0]), np.array([100.0])) == 10
+    assert prof.spent(np.array([50.0, 100.0]), np.array([100.0, 150.0])) == pytest.approx(5 + 10)
+
+
+def test_the_stopper_stops_only_a_coding_behind_by_more_than_the_margin():
+    ref = race.Profile(np.array([0.0, 1000.0]), np.array([0.0, 1000.0]), 1000)
+    marks, check = race.stopper(ref, 1000, race.one_stream(), ((1 / 4, 0.10),))
+    assert list(marks) == [250]
+    check(250, 270)                       # 8 % behind: goes on
+    check(100, 10_000)                    # not a checkpoint: never stops
+    with pytest.raises(race.Stopped):
+        check(250, 280)                   # 12 % behind
+
+
+def test_lockstep_streams_cover_the_first_bytes_of_every_stream():
+    covered = race.lockstep(np.array([0, 100, 200]), 250)
+    a, b = covered(60)
+    assert a.tolist() == [0, 100, 200] and b.tolist() == [60, 160, 250]
+
+
+@pytest.mark.parametrize("every", [1, 7, 64, 4096])
+def test_forward_map_joins_to_forward_and_places_its_pieces(every):
+    rng = random.Random(every)
+    words = [b"the", b"The", b"THE", b"Word", b"wORD", b"zyx", b"\x80", b"\x01", b" ", b"\n", b"I"]
+    text = b"".join(rng.choice(words) for _ in range(3000)) + os.urandom(2000) + DOCS[:20_000]
+    coded, raw, at = T.forward_map(text, every)
+    assert coded == T.forward(text)
+    assert raw[0] == at[0] == 0 and raw[-1] == len(text) and at[-1] == len(coded)
+    for i in range(1, len(raw)):          # each piece alone is that part of the transformed block
+        assert coded[at[i - 1]:at[i]] == T.forward(text[raw[i - 1]:raw[i]])
+    assert T.forward_map(b"") == (b"", [0], [0])
+
+
+def _codings(c):
+    return [name for name, _ in c.stats["codings"]], [f for _, f in c.stats["codings"]]
+
+
+def test_without_stops_the_race_keeps_what_coding_everything_keeps(tiny_model, monkeypatch):
+    full = Compressor(tiny_model, level=4, methods=("cm",))
+    monkeypatch.setattr(race, "MIN_RACE", 1 << 30)            # no race: every coding in full
+    want = full.compress(DOCS)
+    monkeypatch.setattr(race, "MIN_RACE", 64 << 10)
+    monkeypatch.setattr(race, "ONE_STREAM_MARGINS", ((1 / 8, 1e9),))
+    monkeypatch.setattr(race, "LSTM_MARGINS", ((1 / 8, 1e9),))
+    c = Compressor(tiny_model, level=4, methods=("cm",))
+    assert c.compress(DOCS) == want
+    names, done = _codings(c)
+    assert names[:2] == ["cm+dict", "cm"] and all(f == 1.0 for f in done)
+
+
+def test_stopped_codings_are_not_candidates_and_the_rest_decode(tiny_model, monkeypatch):
+    monkeypatch.setattr(race, "ONE_STREAM_MARGINS", ((1 / 8, -0.99),))    # every later coding stops
+    monkeypatch.setattr(race, "LSTM_MARGINS", ((1 / 4, -0.99),))
+    import lstmzip.codec as codec
+    monkeypatch.setattr(codec, "LSTM_MIN_GAIN", -1.0)                    # the probe always says yes
+    c = Compressor(tiny_model, level=4, methods=("cm",))
+    blob = c.compress(DOCS)
+    names, done = _codings(c)
+    assert names == ["cm+dict", "cm", "cm+lstm"]
+    assert done == [1.0, pytest.approx(1 / 8, abs=1e-3), pytest.approx(1 / 4, abs=0.01)]
+    assert block_methods(blob) == ["cm+dict"]                          # the only one finished
+    assert Decompressor(tiny_model).decompress(blob) == DOCS
+
+
+def test_a_short_block_is_not_raced(tiny_model):
+    c = Compressor(tiny_model, level=4, methods=("cm",))
+    data = DOCS[:race.MIN_RACE]
+    blob = c.compress(data)
+    assert all(f == 1.0 for _, f in c.stats["codings"])
+    assert Decompressor(tiny_model).decompress(blob) == data
+
+
+def test_user_streams_are_not_raced(tiny_model):
+    c = Compressor(tiny_model, level=4, methods=("cm",), streams=3)
+    blob = c.compress(DOCS[:80_000])
+    assert all(f == 1.0 for _, f in c.stats["codings"])
+    assert Decompressor(tiny_model).decompress(blob) == DOCS[:80_000]
