@@ -41,7 +41,7 @@ from . import regions as regions_table
 from . import transform as wordtf
 from .cm import ALL_MODELS, MODEL_BITS, TWIN, V2, CMParams
 from .coder import Decoder, Encoder
-from .engine import START_BYTE, make_engine
+from .engine import START_BYTE, EngineState, make_engine
 from .errors import LstmzipError
 from .model import Model, find_by_sha256, resolve
 
@@ -518,6 +518,9 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
     try:
         if _without_lstm(params):
             _cm_steps_compiled(pred, steps, s, last, progress)
+        elif adapter is None and twin is None and s >= 2 * PIPE_MIN_LANES and engine.backend == "numpy":
+            with engine.parallel():
+                _cm_decode_halves(engine, pred, buf, starts, steps, last, state, progress)
         else:
             with engine.parallel():
                 for t in range(steps):
@@ -544,6 +547,51 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
     if pred.cs[pred.k.C_POS] != len(code):          # the decoder must end exactly where the code does
         raise LstmzipError("cm code length mismatch")
     return regions_table.inverse(buf.tobytes(), regions) if regions is not None else buf.tobytes()
+
+
+PIPE_MIN_LANES = 8      # the decoder splits a step's lanes in two halves from 16 lanes on
+
+
+def _cm_decode_halves(engine, pred, buf, starts, steps: int, last: int, state, progress: Progress) -> None:
+    """The decoder's steps with the LSTM, its work overlapped with the context models'.
+
+    The lanes are cut in halves A and B. While the context models decode step t of half A, a
+    thread runs the LSTM's step t for half B; while they decode half B, the thread runs step
+    t + 1 for half A, whose bytes of step t are known by then. Rows of the LSTM are independent
+    and a step's lanes coded in two calls (A, then B) code as in one: the same bits as the plain
+    loop, in about the time of the slower of the two parts on two cores."""
+    from concurrent.futures import ThreadPoolExecutor
+    s = len(starts)
+    half = s // 2
+    parts = ((0, half), (half, s))
+    sub = [EngineState([x[a:b] for x in state.xs], [c[a:b] for c in state.cs]) for a, b in parts]
+
+    def rows(k: int, t: int) -> tuple:
+        """Lanes (first, end) of half k at step t (the last step may have fewer lanes)."""
+        a, b = parts[k]
+        lanes = s if t < steps - 1 else last
+        return a, min(b, lanes)
+
+    def lstm(k: int, t: int, prev):
+        a, b = rows(k, t)
+        return engine.step(prev[:max(0, b - a)], sub[k]) if b > a else None
+
+    start = np.full(s, START_BYTE, np.int64)
+    with ThreadPoolExecutor(1) as pool:
+        pending = [pool.submit(lstm, 0, 0, start[:half]), pool.submit(lstm, 1, 0, start[half:])]
+        for t in range(steps):
+            for k in (0, 1):
+                freq = pending[k].result()
+                a, b = rows(k, t)
+                if b > a:
+                    pred.step(t, b, freq, freq, a)
+                    if pred.cs[pred.k.C_OVER]:          # the code ran out: never decode on past it
+                        raise LstmzipError(f"cm code ends before the block (step {t} of {steps})")
+                if t + 1 < steps:
+                    prev = buf[starts[a:b] + t].astype(np.int64)
+                    pending[k] = pool.submit(lstm, k, t + 1, prev)
+            if progress and (t % 64 == 63 or t == steps - 1):
+                progress((s if t < steps - 1 else last) * (t % 64 + 1))
 
 
 # ---- whole files ------------------------------------------------------------------------

@@ -98,3 +98,35 @@ def test_user_streams_are_not_raced(tiny_model):
     blob = c.compress(DOCS[:80_000])
     assert all(f == 1.0 for _, f in c.stats["codings"])
     assert Decompressor(tiny_model).decompress(blob) == DOCS[:80_000]
+
+
+def test_the_lstm_overlapped_with_the_context_models_codes_the_same_bits(tiny_model, monkeypatch):
+    """The encoder computes the LSTM a step ahead in a thread, the decoder splits each step's
+    lanes in halves (codec._TablesAhead, _cm_decode_halves): both against the plain loops."""
+    import lstmzip.codec as codec
+    data = DOCS[:40_000]                                   # 16 lanes with the LSTM
+    used = []
+    halves = codec._cm_decode_halves
+    monkeypatch.setattr(codec, "_cm_decode_halves", lambda *a: used.append(1) or halves(*a))
+    c = Compressor(tiny_model, level=4, methods=("cm",), lstm_auto=False, transform=False)
+    blob = c.compress(data)
+    assert Decompressor(tiny_model).decompress(blob) == data and used
+    monkeypatch.setattr(codec, "PIPE_MIN_LANES", 1 << 20)              # the plain decoder loop
+    assert Decompressor(tiny_model).decompress(blob) == data
+
+    class Now:                                             # the encoder's tables, not ahead
+        def __init__(self, engine, buf, starts, steps, last, state):
+            self.engine, self.buf, self.starts, self.steps, self.last, self.state = \
+                engine, buf, starts, steps, last, state
+            self.prev = np.full(len(starts), codec.START_BYTE, np.int64)
+
+        def get(self, t):
+            lanes = len(self.starts) if t < self.steps - 1 else self.last
+            freq = self.engine.step(self.prev[:lanes], self.state)
+            self.prev = self.buf[self.starts[:lanes] + t].astype(np.int64)
+            return freq
+
+        def close(self):
+            pass
+    monkeypatch.setattr(codec, "_TablesAhead", Now)
+    assert Compressor(tiny_model, level=4, methods=("cm",), lstm_auto=False, transform=False).compress(data) == blob

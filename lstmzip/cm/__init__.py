@@ -260,11 +260,12 @@ class Predictor:
             self.cs[k.C_POS] = 4
             self.cs[k.C_OVER] = int(len(stream) < 4)
 
-    def step(self, t: int, lanes: int, freq: np.ndarray, adapted: np.ndarray) -> None:
+    def step(self, t: int, lanes: int, freq: np.ndarray, adapted: np.ndarray, lane0: int = 0) -> None:
         """freq: the LSTM's (lanes, 256) tables; adapted: the adapting engine's, read only on TWIN
-        blocks (freq is then the static model's; both are mixer inputs)."""
+        blocks (freq is then the static model's; both are mixer inputs). v2 blocks may code lanes
+        lane0..lanes-1 only (freq's rows are theirs): a step in two calls codes as in one."""
         if self.params.v2:
-            self.k.code_step(self.mode, t, lanes, freq, adapted, self.buf, self.known, self.lanes,
+            self.k.code_step(self.mode, t, lane0, lanes, freq, adapted, self.buf, self.known, self.lanes,
                              self.rec_last, self.rec_dist, self.slots, self.sm, self.order1,
                              self.ind2, self.ind3, self.match_table, self.match_sm,
                              self.runs, self.rsm, self.pix, self.weights, self.final_w, self.apm1, self.apm2,

@@ -481,12 +481,13 @@ def ctx_image_ext(width, pos, lo, nb, c1, buf, bh):
 
 
 @njit(cache=True, nogil=True)
-def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
+def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
               ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm, pix,
               weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs):
-    """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes 0..lanes-1.
+    """Code (ENCODE) or decode (DECODE, bytes written into buf) byte t of lanes lane0..lanes-1
+    (in that order: lanes 0..k-1 then k..n-1 code exactly as 0..n-1 in one call).
 
-    freq: (lanes, 256) LSTM frequency tables (rows sum to 2**16); freq2: the adapted LSTM's
+    freq: (lanes - lane0, 256) LSTM frequency tables (rows sum to 2**16); freq2: the adapted LSTM's
     (read only with USE_TWIN); buf: the block, known[pos] = 1 once buf[pos] is coded; ht: the
     bit-history buckets of every hashed context (uint8, a power of two bytes); sm: (N_H, 256)
     state maps; ind2: 2·65536 + 256 uint16, the two bytes that last followed each order-2
@@ -524,7 +525,7 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
     ext = (models & USE_EXT) != 0
     n_h = N_H if ext else N_H_V2
     n_in = (N_IN if models & USE_PIXEL else N_IN_EXT) if ext else N_IN_V2
-    for lane in range(lanes):
+    for lane in range(lane0, lanes):
         st = lane_state[lane]
         pos = st[L_START] + t
         c4 = st[L_C4]
@@ -628,13 +629,13 @@ def code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec
         top = 0
         if models & USE_LSTM:                     # (without it the tables are never read)
             for s in range(256):
-                f = freq[lane, s]
+                f = freq[lane - lane0, s]
                 cum[s + 1] = cum[s] + f
-                if f > freq[lane, top]:
+                if f > freq[lane - lane0, top]:
                     top = s
         if models & USE_TWIN:
             for s in range(256):
-                cum2[s + 1] = cum2[s] + freq2[lane, s]
+                cum2[s + 1] = cum2[s] + freq2[lane - lane0, s]
         cls12 = CLASS[c1] * 8 + CLASS[c2]
         byte = np.int64(buf[pos]) if mode == ENCODE else np.int64(0)
         c0 = 1
@@ -942,7 +943,7 @@ def code_steps(mode, t0, t1, steps, s, last, freq, freq2, buf, known, lane_state
     work = np.zeros(WORK_LEN, np.int64)
     for t in range(t0, t1):
         lanes = s if t < steps - 1 else last
-        code_step(mode, t, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
+        code_step(mode, t, 0, lanes, freq, freq2, buf, known, lane_state, rec_last, rec_dist,
                   ht, sm, order1, ind2, ind3, match_table, match_sm, runs, rsm, pix,
                   weights, final_w, apm1, apm2, apm3, apm5, cs, stream, models, work, regs)
         if mode == DECODE and cs[C_OVER]:
