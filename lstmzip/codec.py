@@ -731,14 +731,15 @@ class Compressor:
         plan.append((fmt.CM, data, raw_models, None))
         racing = len(data) > race.MIN_RACE and self.streams == 0
         report = _share_progress(progress, len(data), len(data) * (len(plan) + lstm_after))
-        out, ref = [], None                            # ref: the best finished one-stream Profile
+        out, ref, raw_prof = [], None, None        # ref: the best finished one-stream Profile
         for method, block, models, raw_at in plan:
             s = choose_cm_streams(len(block), self.streams, models & lstm)
-            coded = self._race_one(block, s, models, regions if method == fmt.CM else None,
-                                   ref if racing else None, raw_at, report)
-            if coded is None:
+            payload, prof, stopped = self._race_one(block, s, models, regions if method == fmt.CM else None,
+                                                    ref if racing else None, raw_at, report)
+            if method == fmt.CM:
+                raw_prof = prof                        # (the probe's yardstick, even if stopped)
+            if stopped:
                 continue
-            payload, prof = coded
             if payload is not None:
                 if method == fmt.CM_TEXT:
                     payload = fmt.TRANSFORM_HEAD.pack(wordtf.TRANSFORM_ID, len(block)) + payload
@@ -746,21 +747,23 @@ class Compressor:
             if prof is not None and (ref is None or prof.total < ref.total):
                 ref = prof
         if lstm_after:
-            if self._lstm_pays(data, ref if self.streams == 0 else None):
+            if self._lstm_pays(data, raw_prof if self.streams == 0 else None):
                 s = choose_cm_streams(len(data), self.streams, True)
-                coded = self._race_one(data, s, self.cm_models, regions, ref if racing else None,
-                                       None, report)
-                if coded is not None and coded[0] is not None:
-                    out.append((fmt.CM, coded[0], s))
+                payload, _, stopped = self._race_one(data, s, self.cm_models, regions,
+                                                     ref if racing else None, None, report)
+                if not stopped and payload is not None:
+                    out.append((fmt.CM, payload, s))
             elif report:
                 report(len(data))
         return out
 
     def _race_one(self, block: bytes, s: int, models: int, regions, ref, raw_at, report):
         """One coding of a block (raw, or word-transformed with raw_at its forward_map) in s
-        streams: (payload, or None if larger than the block; its Profile if one stream), or None
-        if it was stopped against ``ref`` (without a ref it runs in full). ``report`` counts the
-        raw bytes of the block once per coding, stopped or not."""
+        streams: (payload, or None if larger than the block; its Profile if one stream, as far as
+        it went if stopped; whether it was stopped against ``ref``). Without a ref it runs in
+        full; a one-stream coding is not stopped before LSTM_SAMPLE steps (the LSTM probe reads
+        the raw coding's cost of bytes up to there). ``report`` counts the raw bytes of the
+        block once per coding, stopped or not."""
         raw_len = len(block) if raw_at is None else raw_at[0][-1]
         done = [0]
 
@@ -774,7 +777,7 @@ class Compressor:
         if ref is not None:
             covered = race.one_stream(raw_at) if s == 1 else race.lockstep(starts, len(block))
             margins = race.ONE_STREAM_MARGINS if s == 1 else race.LSTM_MARGINS
-            check_marks, check = race.stopper(ref, steps, covered, margins)
+            check_marks, check = race.stopper(ref, steps, covered, margins, LSTM_SAMPLE if s == 1 else 1)
             marks.update(check_marks)
         name = ("cm+dict" if raw_at is not None else "cm") + ("+lstm" if models & MODEL_BITS["lstm"] else "")
         try:
@@ -783,11 +786,11 @@ class Compressor:
             self.stats.setdefault("codings", []).append((name, stop.args[0] / steps))
             if report and done[0] < raw_len:
                 report(raw_len - done[0])
-            return None
+            return None, race.partial(marks, raw_at) if s == 1 else None, True
         self.stats.setdefault("codings", []).append((name, 1.0))
         if s != 1 or payload is None:
-            return payload, None
-        return payload, race.profile(marks, steps, len(payload), len(payload), raw_at)
+            return payload, None, False
+        return payload, race.profile(marks, steps, len(payload), len(payload), raw_at), False
 
     def _lstm_plan(self, data: bytes, regions):
         """(the models of the raw coding, whether a coding with the LSTM may follow it).
@@ -809,8 +812,10 @@ class Compressor:
         bytes, or when the streams are the user's (nothing to measure against); else if the
         LSTM saves more than LSTM_MIN_GAIN on the second half of the block's first LSTM_SAMPLE
         bytes (coded with it as a probe; the first half warms the models up) against what the
-        best coding so far spent on the same bytes."""
-        if len(block) <= LSTM_SAMPLE or ref is None:
+        raw coding without it (``ref``, its profile) spent on the same bytes. (Not against the
+        transformed coding: like the LSTM it gains most early, so against it the probe said no
+        where the LSTM coding would have won; a wrong yes costs only the race's first check.)"""
+        if len(block) <= LSTM_SAMPLE or ref is None or ref.raw[-1] < LSTM_SAMPLE:
             return True
         half = LSTM_SAMPLE // 2
         s = choose_cm_streams(LSTM_SAMPLE)

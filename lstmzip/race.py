@@ -17,9 +17,11 @@ The margins (measured on 1 MB development files made or taken from Silesia, benc
   the models learn the block, to about 1/3-1/2 of what it was at 1/8 of the block, so it is stopped
   when behind by 4 % at 1/8, 2 % at 1/4 or 1 % at 1/2 (it would have lost by about 1 % or more).
 * The LSTM coding runs the block as many lockstep streams (one per 8 KiB); every stream starts
-  without a history of its own, so its code is dear early and cheap late. On files where it lost
-  by 8-19 % it spent 1.6-2.0x the reference's bytes at 1/8 of its steps; where it won by 4.8 %
-  (prose), 1.02x. It is stopped above 1.30x at 1/8, 1.20x at 1/4, 1.10x at 1/2.
+  without a history of its own, so its code is dear early and cheap late. On ten development
+  files (100 KB-1 MB) where it won by 2.4-15 % it had spent at most 1.54x the reference's bytes
+  at 1/8 of its steps, 1.30x at 1/4, 1.11x at 1/2 (licence texts, a changelog, Python); where it
+  lost by 6.7-19 %, at least 1.62x, 1.41x, 1.25x. It is stopped above 1.75x at 1/8, 1.40x at 1/4,
+  1.18x at 1/2.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 
 PROFILE_EVERY = 4096          # a finished one-stream coding's code length is known every 4 KiB
 ONE_STREAM_MARGINS = ((1 / 8, 0.04), (1 / 4, 0.02), (1 / 2, 0.01))
-LSTM_MARGINS = ((1 / 8, 0.30), (1 / 4, 0.20), (1 / 2, 0.10))
+LSTM_MARGINS = ((1 / 8, 0.75), (1 / 4, 0.40), (1 / 2, 0.18))
 MIN_RACE = 64 << 10           # blocks up to 64 KiB are coded every way in full (cheap, and the
                               # margins were measured on longer ones)
 
@@ -76,21 +78,35 @@ def profile(marks: Dict[int, Optional[int]], steps: int, total: int, code_len: i
 
 
 def stopper(ref: Profile, steps: int, covered: Callable[[int], Tuple[np.ndarray, np.ndarray]],
-            margins) -> Tuple[Dict[int, None], Callable[[int, int], None]]:
+            margins, first: int = 1) -> Tuple[Dict[int, None], Callable[[int, int], None]]:
     """(marks, check) for a later coding of ``steps`` steps: cm_encode fills the marks and calls
     check(step, code length so far), which raises Stopped when the coding has spent more than
     (1 + margin) times what ``ref`` spent on the raw bytes it has covered (``covered(step)``:
-    arrays of starts and ends)."""
-    at = {max(1, int(steps * f)): m for f, m in margins}
+    arrays of starts and ends). No check before step ``first`` (checks that fall before it move
+    there, with the widest of their margins)."""
+    at: Dict[int, float] = {}
+    for f, m in margins:
+        t = min(max(1, int(steps * f), first), steps - 1)
+        at[t] = max(m, at.get(t, m))
 
     def check(t: int, code_len: int) -> None:
         margin = at.get(t)
-        if margin is None:
+        if margin is None or t < 1:
             return
         a, b = covered(t)
         if code_len > (1 + margin) * ref.spent(a, b):
             raise Stopped(t)
     return {t: None for t in at}, check
+
+
+def partial(marks: Dict[int, Optional[int]], raw_at=None) -> Optional[Profile]:
+    """The Profile of a stopped one-stream coding as far as it went (its filled marks; None if
+    none was filled): only for reading what it spent, never a reference (total: infinite)."""
+    done = sorted(t for t, v in marks.items() if v is not None)
+    if not done:
+        return None
+    raw = [float(t) for t in done] if raw_at is None else list(np.interp(done, raw_at[1], raw_at[0]))
+    return Profile(np.array([0.0] + raw), np.array([0.0] + [float(marks[t]) for t in done]), 1 << 62)
 
 
 def one_stream(raw_at=None) -> Callable[[int], Tuple[np.ndarray, np.ndarray]]:

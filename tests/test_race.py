@@ -33,6 +33,17 @@ def test_the_stopper_stops_only_a_coding_behind_by_more_than_the_margin():
     check(100, 10_000)                    # not a checkpoint: never stops
     with pytest.raises(race.Stopped):
         check(250, 280)                   # 12 % behind
+    marks, check = race.stopper(ref, 1000, race.one_stream(), ((1 / 8, 0.30), (1 / 4, 0.10)), first=400)
+    assert list(marks) == [400]           # both moved to the first allowed step, the wider margin kept
+    check(400, 500)
+    with pytest.raises(race.Stopped):
+        check(400, 530)
+
+
+def test_a_stopped_coding_keeps_its_profile_as_far_as_it_went():
+    prof = race.partial({100: 7, 200: None, 50: 3})
+    assert prof.raw.tolist() == [0, 50, 100] and prof.cost.tolist() == [0, 3, 7]
+    assert race.partial({10: None}) is None
 
 
 def test_lockstep_streams_cover_the_first_bytes_of_every_stream():
@@ -80,7 +91,8 @@ def test_stopped_codings_are_not_candidates_and_the_rest_decode(tiny_model, monk
     blob = c.compress(DOCS)
     names, done = _codings(c)
     assert names == ["cm+dict", "cm", "cm+lstm"]
-    assert done == [1.0, pytest.approx(1 / 8, abs=1e-3), pytest.approx(1 / 4, abs=0.01)]
+    # a one-stream coding is not stopped before LSTM_SAMPLE bytes (the probe reads its cost there)
+    assert done == [1.0, pytest.approx(codec.LSTM_SAMPLE / len(DOCS), abs=1e-3), pytest.approx(1 / 4, abs=0.01)]
     assert block_methods(blob) == ["cm+dict"]                          # the only one finished
     assert Decompressor(tiny_model).decompress(blob) == DOCS
 
