@@ -11,16 +11,18 @@ stopped coding costs only the time it ran. The choice among the finished codings
 wrong stop can only cost what the stopped coding would have gained, never more; the decoder sees
 none of this.
 
-The margins (measured on 1 MB development files made or taken from Silesia, bench/RESULTS.md):
+The margins (measured on development files of 100 KB-1 MB made here or taken from Silesia;
+bench/RESULTS.md section 5.0):
 
 * A one-stream coding against another (raw against transformed): the loser's deficit shrinks as
   the models learn the block, to about 1/3-1/2 of what it was at 1/8 of the block, so it is stopped
-  when behind by 4 % at 1/8, 2 % at 1/4 or 1 % at 1/2 (it would have lost by about 1 % or more).
+  when behind by 4 % at 1/8, 2 % at 1/4 or 1 % at 1/2 (it would have lost by about 1 % or more);
+  never before 64 KiB (the LSTM probe reads the raw coding's cost up to there).
 * The LSTM coding runs the block as many lockstep streams (one per 8 KiB); every stream starts
   without a history of its own, so its code is dear early and cheap late. On ten development
-  files (100 KB-1 MB) where it won by 2.4-15 % it had spent at most 1.54x the reference's bytes
+  files: where it won by 3.1-15.5 % it had spent at most 1.54x the reference's bytes
   at 1/8 of its steps, 1.30x at 1/4, 1.11x at 1/2 (licence texts, a changelog, Python); where it
-  lost by 6.7-19 %, at least 1.62x, 1.41x, 1.25x. It is stopped above 1.75x at 1/8, 1.40x at 1/4,
+  lost by 6.7-18.5 %, at least 1.62x, 1.41x, 1.25x. It is stopped above 1.75x at 1/8, 1.40x at 1/4,
   1.18x at 1/2.
 """
 
