@@ -401,7 +401,8 @@ def cm_encode(engine, data: bytes, s: int, params: CMParams, progress: Progress 
                     else:
                         freq, own = _cm_freq(engine, params, prev, state, lanes, uniform, twin)
                     pred.step(t, lanes, freq, own)
-                    prev = buf[starts[:lanes] + t].astype(np.int64)
+                    if not ahead:                       # (ahead reads the step's bytes itself)
+                        prev = buf[starts[:lanes] + t].astype(np.int64)
                     if adapter and adapter.record(engine.top_output(state, lanes), own, prev, state) \
                             and adapter.updates % DIGEST_EVERY == 0:
                         digests.append(adapter.digest())
@@ -574,7 +575,7 @@ def _cm_decode_halves(engine, pred, buf, starts, steps: int, last: int, state, p
 
     def lstm(k: int, t: int, prev):
         a, b = rows(k, t)
-        return engine.step(prev[:max(0, b - a)], sub[k]) if b > a else None
+        return engine.step(prev[:b - a], sub[k]) if b > a else None
 
     start = np.full(s, START_BYTE, np.int64)
     with ThreadPoolExecutor(1) as pool:
@@ -790,7 +791,7 @@ class Compressor:
         self.stats.setdefault("codings", []).append((name, 1.0))
         if s != 1 or payload is None:
             return payload, None, False
-        return payload, race.profile(marks, steps, len(payload), len(payload), raw_at), False
+        return payload, race.profile(marks, steps, len(payload), raw_at), False
 
     def _lstm_plan(self, data: bytes, regions):
         """(the models of the raw coding, whether a coding with the LSTM may follow it).

@@ -65,17 +65,17 @@ def profile_marks(steps: int, raw_at: Optional[Tuple[Sequence[int], Sequence[int
     return {t: None for t in range(PROFILE_EVERY, steps, PROFILE_EVERY)}
 
 
-def profile(marks: Dict[int, Optional[int]], steps: int, total: int, code_len: int,
+def profile(marks: Dict[int, Optional[int]], steps: int, total: int,
             raw_at: Optional[Tuple[Sequence[int], Sequence[int]]] = None) -> Profile:
     """The Profile of a finished one-stream coding from its marks (profile_marks's, filled by
-    cm_encode); code_len: its arithmetic code's length (the marks count code bytes only)."""
+    cm_encode) and its payload's length ``total`` (the code after the last mark ends there)."""
     if raw_at is not None:
         at = [int(t) for t in raw_at[1][1:-1]]
         raw = np.asarray(raw_at[0], np.float64)
     else:
         at = sorted(marks)
         raw = np.array([0] + at + [steps], np.float64)
-    cost = np.array([0] + [marks[t] for t in at] + [code_len], np.float64)
+    cost = np.array([0] + [marks[t] for t in at] + [total], np.float64)
     return Profile(raw, cost, total)
 
 
@@ -89,11 +89,12 @@ def stopper(ref: Profile, steps: int, covered: Callable[[int], Tuple[np.ndarray,
     at: Dict[int, float] = {}
     for f, m in margins:
         t = min(max(1, int(steps * f), first), steps - 1)
-        at[t] = max(m, at.get(t, m))
+        if t >= 1:                                 # (a one-step coding has nothing to check)
+            at[t] = max(m, at.get(t, m))
 
     def check(t: int, code_len: int) -> None:
         margin = at.get(t)
-        if margin is None or t < 1:
+        if margin is None:
             return
         a, b = covered(t)
         if code_len > (1 + margin) * ref.spent(a, b):
