@@ -39,7 +39,7 @@ from . import format as fmt
 from . import race
 from . import regions as regions_table
 from . import transform as wordtf
-from .cm import ALL_MODELS, MODEL_BITS, TWIN, V2, CMParams
+from .cm import ALL_MODELS, EXT_MODELS, MODEL_BITS, TWIN, V2, CMParams
 from .coder import Decoder, Encoder
 from .engine import START_BYTE, EngineState, make_engine
 from .errors import LstmzipError
@@ -78,7 +78,8 @@ NO_LSTM_LEVELS = (2, 3)           # levels whose context mixing runs without the
 # ... and without the extension's extra contexts, which cost them a third of their speed for 1-2 %
 # (measured: bench/RESULTS.md section 5); their rates, deterministic inputs, runs and the two
 # cheap indirect contexts stay
-FAST_WITHOUT = MODEL_BITS["long"] | MODEL_BITS["line"] | MODEL_BITS["markup"] | MODEL_BITS["word2"]
+FAST_WITHOUT = MODEL_BITS["long"] | MODEL_BITS["line"] | MODEL_BITS["markup"] | MODEL_BITS["word2"] \
+    | MODEL_BITS["match2"]
 # Skip the model where zstd obviously wins or nothing can: a zstd payload under 1/64 of the
 # block leaves the model at most 1.6 % of the block to gain; one above 99 % means noise.
 SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
@@ -346,8 +347,9 @@ def text_share(regions, n: int) -> float:
 def struct_plan(params: CMParams, data: bytes, regions=None):
     """(params, regions) a block is coded with: regions detected unless given, the ``struct``
     bit dropped when block_regions found no structure, the ``pixel`` bit when no region is a
-    1-bit image, the ``image`` bit when none is an image of 8 or more bits per pixel (so that
-    every other block is written as before those bits existed)."""
+    1-bit image, the ``image`` bit when none is an image of 8 or more bits per pixel, the
+    ``match2`` bit in a block without the extension (so that every other block is written as
+    before those bits existed)."""
     from .detect import KIND_IMAGE
     if regions is None:
         regions = block_regions(params, data)
@@ -357,6 +359,8 @@ def struct_plan(params: CMParams, data: bytes, regions=None):
         params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["pixel"])
     if params.models & MODEL_BITS["image"] and not any(r.kind == KIND_IMAGE and r.depth >= 8 for r in regions or ()):
         params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["image"])
+    if params.models & MODEL_BITS["match2"] and not params.models & EXT_MODELS:    # (read only with EXT)
+        params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["match2"])
     return params, regions
 
 

@@ -3,6 +3,7 @@ per-block LSTM decision; v2 parameters; compiled against interpreted bits."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -130,12 +131,12 @@ def test_extension_params_round_trip_and_forged_bytes_are_refused():
 
 
 def test_a_fourth_switch_byte_round_trips_and_forged_ones_are_refused():
-    """Switches 24..31 (pixel) travel in a byte after the others, flagged by the level byte's
-    bit 7; with and without the extension byte."""
+    """Switches 24..31 (pixel, image, match2) travel in a byte after the others, flagged by the
+    level byte's bit 7; with and without the extension byte."""
     for models in (ALL_MODELS | V2, (ALL_MODELS & ~EXT_MODELS) | V2):
         p = CMParams(level=6, models=models, table_bits=20, match_bits=16)
         raw = p.pack()
-        assert raw[0] == 6 | EXT2 and raw[-1] == (MODEL_BITS["pixel"] | MODEL_BITS["image"]) >> 24
+        assert raw[0] == 6 | EXT2 and raw[-1] == (MODEL_BITS["pixel"] | MODEL_BITS["image"] | MODEL_BITS["match2"]) >> 24
         assert len(raw) == p.packed_len == 7 + bool(models & EXT_MODELS) + 1 and CMParams.unpack(raw) == p
         assert CMParams.unpack(raw).level == 6 and "pixel" in p.names()
         with pytest.raises(LstmzipError, match="truncated"):
@@ -143,7 +144,7 @@ def test_a_fourth_switch_byte_round_trips_and_forged_ones_are_refused():
         with pytest.raises(LstmzipError, match="invalid"):
             CMParams.unpack(raw[:-1] + bytes([0]))             # the byte flagged but empty
         with pytest.raises(LstmzipError, match="invalid"):
-            CMParams.unpack(raw[:-1] + bytes([4]))             # a switch this version lacks
+            CMParams.unpack(raw[:-1] + bytes([8]))             # a switch this version lacks
     v1 = CMParams(level=6, models=62, table_bits=20, match_bits=16).pack()
     with pytest.raises(LstmzipError, match="invalid"):
         CMParams.unpack(bytes([v1[0] | EXT2]) + v1[1:])        # v1 blocks have no fourth byte
@@ -151,8 +152,8 @@ def test_a_fourth_switch_byte_round_trips_and_forged_ones_are_refused():
 
 def test_only_blocks_with_a_1_bit_image_get_the_pixel_switch():
     """A block with no 1-bit image region is written without the pixel switch, one with no 8+-bit
-    image region without the image switch, and a block with neither without the fourth byte
-    (its bytes as before the switches existed); one with a 1-bit image round-trips."""
+    image region without the image switch (without match2 too, a block with neither has no fourth
+    byte: its bytes as before the switches existed); one with a 1-bit image round-trips."""
     from lstmzip.codec import struct_plan
     from lstmzip.detect import KIND_IMAGE, KIND_TEXT, Region
     params = cm_params(6, 4000, ALL_MODELS & ~MODEL_BITS["lstm"])
@@ -165,6 +166,9 @@ def test_only_blocks_with_a_1_bit_image_get_the_pixel_switch():
         planned, _ = struct_plan(params, bytes(4000), regions)
         assert bool(planned.models & MODEL_BITS["pixel"]) == pixel
         assert bool(planned.models & MODEL_BITS["image"]) == image
+        assert bool(planned.pack()[0] & EXT2)                          # (match2 is on)
+        planned, _ = struct_plan(dataclasses.replace(params, models=params.models & ~MODEL_BITS["match2"]),
+                                 bytes(4000), regions)
         assert bool(planned.pack()[0] & EXT2) == (pixel or image)
     rng = np.random.default_rng(4)
     rows = np.cumsum(rng.random((120, 40 * 8)) < 0.05, axis=1) % 2          # 1-bit stripes

@@ -107,3 +107,14 @@ def test_golden_set_covers_the_extension_with_and_without_the_lstm():
             assert params.models & EXT_MODELS == EXT_MODELS
             seen.add((bool(params.models & MODEL_BITS["lstm"]), bool(params.models & MODEL_BITS["struct"])))
     assert {(True, False), (False, False), (False, True)} <= seen
+
+
+def test_golden_set_covers_the_second_match_model_with_and_without_the_lstm():
+    """cm blocks with model bit 26 (match2, in the fourth switch byte): with the LSTM, and without
+    it in a block with a region table."""
+    from lstmzip.cm import MODEL_BITS
+    seen = set()
+    for bh, payload, params in _cm_blocks():
+        if params.models & MODEL_BITS["match2"]:
+            seen.add((bool(params.models & MODEL_BITS["lstm"]), bool(params.models & MODEL_BITS["struct"])))
+    assert {(True, False), (False, True)} <= seen

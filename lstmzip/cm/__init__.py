@@ -37,13 +37,13 @@ MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm"
               "run": 1 << 16, "long": 1 << 17, "line": 1 << 18, "markup": 1 << 19, "word2": 1 << 20,
               "det": 1 << 21, "rates": 1 << 22, "indirect2": 1 << 23,
               # a fourth byte (the level byte's bit 7 marks it)
-              "pixel": 1 << 24, "image": 1 << 25}
+              "pixel": 1 << 24, "image": 1 << 25, "match2": 1 << 26}
 V1_MODELS = 63                      # the switches a v1 block (kernel.py) knows
 EXT = 32768                         # v2 blocks: the switches go on in a third byte (bits 16..23)
 EXT_MODELS = 0xFF0000
 EXT2_MODELS = 0xFF000000            # v2 blocks: a fourth byte of switches (bits 24..31) ...
 EXT2 = 0x80                         # ... follows the others when the level byte has this bit
-ALL_MODELS = V1_MODELS | 0x7F00 | EXT_MODELS | MODEL_BITS["pixel"] | MODEL_BITS["image"]
+ALL_MODELS = V1_MODELS | 0x7F00 | EXT_MODELS | MODEL_BITS["pixel"] | MODEL_BITS["image"] | MODEL_BITS["match2"]
 TWIN = 64                           # adaptive blocks: the static LSTM stays an input beside the adapted one
 V2 = 128                            # the block is coded by the v2 predictor (kernel_v2.py)
 PARAMS_LEN = 6                      # v1: level, model mask, table bits, match bits, adapt window, adapt lr
@@ -196,7 +196,7 @@ class Predictor:
         self.mode = mode
         self.order1 = np.full((256, 256), 32768, np.uint16)
         self.match_table = _zeroed(1 << params.match_bits, np.int32)
-        self.match_sm = np.full(64, 32768, np.int64)
+        self.match_sm = np.full(128, 32768, np.int64)   # (64..127: the recovering match, v2)
         apm_row = k1.SQUASH[np.clip((np.arange(33) - 16) * 128, -2047, 2047) + 2047] * 16
         if params.v2:
             from . import kernel_v2 as k

@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MIN, REC_MAX,  # noqa: F401
+from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MAX, MATCH_MIN, REC_MAX,  # noqa: F401
                      apm_predict,
                      apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
                      mix_update, record_update, squash, stretch)
@@ -58,7 +58,8 @@ N_H_TEXT = 23       # hashed bit-history contexts of every region (see ctx_hashe
 N_H_2D = 6          # ... and of image and table regions (structure, see ctx_2d)
 N_H_V2 = N_H_TEXT + N_H_2D   # the contexts of blocks without USE_EXT
 N_H_EXT = 14        # ... and twelve more in blocks with the extension byte (USE_EXT; see ctx_ext)
-N_H = N_H_V2 + N_H_EXT
+N_H_M2 = 2          # ... and two keyed by the match models' expected byte (USE_MATCH2)
+N_H = N_H_V2 + N_H_EXT + N_H_M2
 X_CTX = 2           # x[XI[m]], x[XI[m] + 1]: context m's two inputs (X_CTX + 2m for m < N_H_V2)
 X_MATCH = X_CTX + 2 * N_H_V2
 X_BIAS = X_MATCH + 2
@@ -69,18 +70,27 @@ X_EXT = N_IN_V2        # x[X_EXT + 2(m - N_H_V2)] ...: the extension contexts' t
 N_RUN = 10          # run contexts: contexts 0..9 also predict the byte they saw last, with its run length
 X_RUN = X_EXT + 2 * N_H_EXT
 X_DET = X_RUN + N_RUN  # x[X_DET + m]: context m's stretch(p) again when its history is deterministic
-N_IN_EXT = X_DET + N_H  # the inputs of blocks with the extension but without USE_PIXEL
+N_IN_EXT = X_DET + N_H_V2 + N_H_EXT  # the inputs of blocks with the extension but without USE_PIXEL
 N_PIX = 8           # pixel models of 1-bit images (USE_PIXEL): direct probabilities per pixel neighbourhood
 PIX_FAST, PIX_LIMIT = 5, 255   # each keeps a fast probability (its count capped at 5) and a slow one
 X_PIX = N_IN_EXT    # x[X_PIX + 2i], x[X_PIX + 2i + 1]: pixel model i's fast and slow stretch(p)
-N_IN = X_PIX + 2 * N_PIX
-XI = np.array([X_CTX + 2 * m for m in range(N_H_V2)] + [X_EXT + 2 * m for m in range(N_H_EXT)], np.int64)
+N_IN_PIX = X_PIX + 2 * N_PIX   # the inputs of blocks with USE_PIXEL but without USE_MATCH2
+X_M2 = N_IN_PIX     # the recovering match model's two inputs (USE_MATCH2)
+X_M2CTX = X_M2 + 2  # the expected-byte contexts' two inputs each
+X_M2DET = X_M2CTX + 2 * N_H_M2   # ... and their det inputs
+N_IN = X_M2DET + N_H_M2
+N_H_OLD = N_H_V2 + N_H_EXT
+XI = np.array([X_CTX + 2 * m for m in range(N_H_V2)] + [X_EXT + 2 * m for m in range(N_H_EXT)]
+              + [X_M2CTX + 2 * m for m in range(N_H_M2)], np.int64)
+DI = np.array([X_DET + m for m in range(N_H_OLD)] + [X_M2DET + m for m in range(N_H_M2)], np.int64)
 N_MIX = 6           # the sixth runs only in blocks with USE_STRUCT
 MIX_SETS = (2048, 64, 192, 2048, 512, 392)  # orders seen x c0; match; LSTM conf x expected bit x k;
                                             # c1 x class(c2); classes x k; region: 2-D shape or kind x k
 MIX_OFFSET = (0, 2048, 2112, 2304, 4352, 4864)
-N_SETS = 5256
-assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS == sum(MIX_SETS)
+N_SETS_OLD = 5256
+assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS_OLD == sum(MIX_SETS)
+M2_OFFSET = N_SETS_OLD  # mixer 1's sets while only the recovering match model predicts (USE_MATCH2)
+N_SETS = M2_OFFSET + 64
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
 SM_RATE = np.array([(2 << 16) // (2 * n + 3) for n in range(SM_LIMIT + 1)], np.int64)
@@ -94,6 +104,7 @@ USE_EXT = 32768     # a third byte of switches follows (the extension: every swi
 USE_RUN, USE_LONG, USE_LINE, USE_MARKUP, USE_WORD2, USE_DET, USE_RATES, USE_INDIRECT2 = (1 << i for i in range(16, 24))
 USE_PIXEL = 1 << 24   # a fourth byte of switches (bits 24..31; the level byte's bit 7 marks it)
 USE_IMAGE = 1 << 25   # 8..32-bit images of extension blocks: 2-D contexts in the extension's slots
+USE_MATCH2 = 1 << 26  # a second match model (words, recovery after a miss); contexts of the expected byte
 
 # Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
 K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED, K_ARM64, K_X86I = (
@@ -104,7 +115,8 @@ R_START, R_END, R_KIND, R_WIDTH, R_DEPTH = range(5)
 CTX_FAMILY = np.array([USE_ORDERS] * 7 + [USE_WORD] * 3 + [USE_SPARSE] * 3 + [USE_COLUMN] * 2
                       + [USE_RECORD] * 2 + [USE_CLASS, USE_CODE] + [USE_INDIRECT] * 2 + [USE_FIELD, USE_WORD]
                       + [USE_STRUCT] * N_H_2D + [USE_LONG] * 2 + [USE_LINE] * 2 + [USE_MARKUP] * 2
-                      + [USE_WORD2] * 2 + [USE_LINE] * 2 + [USE_INDIRECT2] * 2 + [USE_LINE] * 2, np.int64)
+                      + [USE_WORD2] * 2 + [USE_LINE] * 2 + [USE_INDIRECT2] * 2 + [USE_LINE] * 2
+                      + [USE_MATCH2] * N_H_M2, np.int64)
 assert len(CTX_FAMILY) == N_H
 
 # Per-lane state columns.
@@ -114,7 +126,9 @@ assert len(CTX_FAMILY) == N_H
 N_FS = 32           # fields per line whose starts a lane keeps (this line's, the line before's)
 L_FS = 29           # st[L_FS + f]: where field f of this line starts; st[L_FS + N_FS + f]: of the line before (-1: none)
 L_X86 = L_FS + 2 * N_FS   # st[L_X86:L_X86 + X_LEN]: where the byte sits in its x86 instruction (kind 7, x86ops.py)
-N_LANE = L_X86 + xo.X_LEN
+L_M2PTR = L_X86 + xo.X_LEN   # the recovering match: where it points (0: none), its length, recent misses
+L_M2LEN, L_M2MISS = L_M2PTR + 1, L_M2PTR + 2
+N_LANE = L_M2PTR + 3
 assert L_RCAND == L_RLEN + 1 and L_RCNT == L_RLEN + 2     # record_update's layout
 
 
@@ -214,6 +228,69 @@ def sm_update(sm, row, s, bit):
     if n < SM_LIMIT:
         n += 1
     sm[row, s] = p | (n << 16)
+
+
+POP8 = np.array([bin(i).count("1") for i in range(256)], np.int64)
+M2_MISSES = 4       # the second match model lets go when this many of its last 8 bytes missed
+M2_VERIFY = 32      # ... and checks at most this many bytes of a word's earlier occurrence
+
+
+@njit(cache=True, inline="always")
+def match2_find(m2ptr, m2len, m2miss, mlen, mptr, buf, known):
+    """At a byte boundary: the second match model lets go of a pointer whose byte is not known,
+    and takes the first model's match when it has none or a shorter one (its length counts bytes
+    since its last miss). Returns (m2ptr, m2len, m2miss); m2ptr 0 = none."""
+    if m2ptr > 0 and (m2ptr >= len(buf) or known[m2ptr] == 0):
+        m2ptr = 0
+    if mlen > 0 and (m2ptr == 0 or (m2ptr != mptr and m2len < mlen)):
+        m2ptr = mptr
+        m2len = mlen
+        m2miss = 0
+    return m2ptr, m2len, m2miss
+
+
+@njit(cache=True, inline="always")
+def match2_after(m2ptr, m2len, m2miss, e2, byte, buf):
+    """After the byte: the second match model moves on whether or not it guessed right (a miss
+    restarts its length and is remembered in its last-8-bytes mask), until M2_MISSES misses."""
+    if m2ptr > 0:
+        if e2 == byte:
+            m2len = min(m2len + 1, MATCH_MAX)
+            m2miss = (m2miss << 1) & 0xFF
+        else:
+            m2len = 0
+            m2miss = ((m2miss << 1) | 1) & 0xFF
+        m2ptr += 1
+        if POP8[m2miss] >= M2_MISSES or m2ptr >= len(buf):
+            m2ptr = 0
+            m2len = 0
+            m2miss = 0
+    return m2ptr, m2len, m2miss
+
+
+@njit(cache=True, inline="always")
+def match2_word(m2ptr, m2len, m2miss, w0, wlen, pos, buf, known, match_table, mmask):
+    """After the byte and the word state: inside a word (w0 != 0, wlen letters so far, ending at
+    pos) the second match model looks up where the same word prefix last ended, and takes the byte
+    after it if it has nothing longer and the last min(wlen, M2_VERIFY) bytes agree; then that
+    entry points here. The entries share the first model's table (another hash)."""
+    if w0 == 0:
+        return m2ptr, m2len, m2miss
+    hw = hash2(w0, 0x4D3200 + min(wlen, 15)) & mmask
+    if m2ptr == 0 or m2len < wlen:
+        cand = np.int64(match_table[hw]) - 1
+        wl = min(wlen, M2_VERIFY)
+        if wl < cand < len(buf) and known[cand - 1] == 1:
+            n = 0
+            while n < wl and known[cand - 1 - n] == 1 and buf[cand - 1 - n] == buf[pos - n]:
+                n += 1
+            if n == wl:
+                m2ptr = cand
+                m2len = wlen
+                m2miss = 0
+    if pos + 1 < len(buf):
+        match_table[hw] = pos + 2      # (+1: 0 is empty) the byte after the word so far
+    return m2ptr, m2len, m2miss
 
 
 @njit(cache=True)
@@ -524,7 +601,8 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
     n_mix = N_MIX if models & USE_STRUCT else N_MIX - 1
     ext = (models & USE_EXT) != 0
     n_h = N_H if ext else N_H_V2
-    n_in = (N_IN if models & USE_PIXEL else N_IN_EXT) if ext else N_IN_V2
+    n_in = (N_IN if models & USE_MATCH2 else N_IN_PIX if models & USE_PIXEL else N_IN_EXT) if ext else N_IN_V2
+    m2on = ext and (models & USE_MATCH2) != 0
     for lane in range(lane0, lanes):
         st = lane_state[lane]
         pos = st[L_START] + t
@@ -550,7 +628,7 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
             if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY and kind != K_ARM64 \
                     and kind != K_X86I:
                 use[m] = 0
-            if (kind == K_X86I or img) and m >= N_H_V2:   # the extension's slots: x86 / image contexts
+            if (kind == K_X86I or img) and N_H_V2 <= m < N_H_OLD:   # the extension's slots: x86 / image contexts
                 use[m] = 1
             if bilevel and (10 <= m < N_H_TEXT or m >= N_H_V2):
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
@@ -594,6 +672,32 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
             ra3 = (near(buf, pos, 3 * wd + 1, lo) << 16) | (near(buf, pos, 3 * wd, lo) << 8) \
                 | near(buf, pos, 3 * wd - 1, lo)
             left = near(buf, pos, 2, lo) * 256 + near(buf, pos, 1, lo)
+        # -- match model: follow the current match or find one (kernel.py's rules)
+        mlen, mptr = match_find(st[L_MLEN], st[L_MPTR], c4, st[L_C8], pos, st[L_START],
+                                (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, known,
+                                match_table, mmask)
+        expect = np.int64(buf[mptr]) if mlen > 0 else np.int64(0)
+        mbucket = match_bucket(mlen)
+        # -- the second match model (USE_MATCH2) and the contexts of the expected byte
+        m2ptr = st[L_M2PTR]
+        m2len = st[L_M2LEN]
+        m2miss = st[L_M2MISS]
+        e2 = np.int64(-1)
+        m2idx = 0
+        if m2on:
+            m2ptr, m2len, m2miss = match2_find(m2ptr, m2len, m2miss, mlen, mptr, buf, known)
+            if m2ptr > 0:
+                e2 = np.int64(buf[m2ptr])
+                m2idx = (min(m2len, 7) * 4 + min(POP8[m2miss], 3)) * 2
+            eb8 = expect if mlen > 0 else e2      # the first model's byte, else the second's
+            if eb8 >= 0:
+                lb = min(mlen, 15) if mlen > 0 else 16 + min(m2len, 15)
+                bh[N_H_OLD] = hash2(eb8 | (lb << 8), 0x12C0000)
+                bh[N_H_OLD + 1] = hash2(eb8 | (c1 << 8) | ((1 + (mlen == 0)) << 16), 0x12D0000)
+            else:
+                use[N_H_OLD] = 0
+                use[N_H_OLD + 1] = 0
+        m2x = m2on and m2ptr > 0 and (mlen == 0 or m2ptr != mptr)   # it predicts beside the first
         # -- the first nibble's buckets and the run entries: read once here, so that their cache
         # misses overlap one another and the work below (the values are not used; W_TOUCH keeps the
         # reads from being optimised away)
@@ -618,12 +722,6 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
                     if (e >> 16) == rchk[m]:
                         rbyte[m] = (e >> 8) & 0xFF
                         rcnt[m] = e & 0xFF
-        # -- match model: follow the current match or find one (kernel.py's rules)
-        mlen, mptr = match_find(st[L_MLEN], st[L_MPTR], c4, st[L_C8], pos, st[L_START],
-                                (models & USE_MATCH) != 0 and t >= MATCH_MIN, buf, known,
-                                match_table, mmask)
-        expect = np.int64(buf[mptr]) if mlen > 0 else np.int64(0)
-        mbucket = match_bucket(mlen)
         # -- LSTM: cumulative frequencies and its most likely byte
         cum[0] = 0
         top = 0
@@ -680,12 +778,12 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
                         x[xi] = stretch(p12)
                         x[xi + 1] = (p12 - 2048) >> 1
                     if ext:                              # deterministic: one bit value only so far
-                        x[X_DET + m] = x[xi] if (models & USE_DET) != 0 and DET[s] else 0
+                        x[DI[m]] = x[xi] if (models & USE_DET) != 0 and DET[s] else 0
                 else:
                     x[xi] = 0
                     x[xi + 1] = 0
                     if ext:
-                        x[X_DET + m] = 0
+                        x[DI[m]] = 0
             order = 0
             for m in range(1, 7):
                 if state[m] != 0 and use[m]:
@@ -704,6 +802,15 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
                 x[X_MATCH] = 0
                 x[X_MATCH + 1] = 0
                 mset = 0
+            m2si = -1
+            if m2on:
+                x[X_M2] = 0
+                x[X_M2 + 1] = 0
+                if m2x and ((e2 | 256) >> (8 - k)) == c0:
+                    eb2 = (e2 >> (7 - k)) & 1
+                    m2si = 64 + m2idx + eb2
+                    x[X_M2] = stretch(match_sm[m2si] >> 4)
+                    x[X_M2 + 1] = (min(m2len, 32) << 6) * (2 * eb2 - 1)
             x[X_BIAS] = 256
             if pixel:                     # the pixel models: exact neighbourhoods of this pixel
                 lw = ((left << k) | (c0 - (1 << k))) & 0xFFFF   # bit 0: the pixel just left
@@ -747,7 +854,7 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
             if (models & USE_LSTM) and ((top | 256) >> (8 - k)) == c0:
                 lexp = 1 + ((top >> (7 - k)) & 1)
             rows[0] = MIX_OFFSET[0] + (pq[1] & 0x7FF if pixel else order * 256 + c0)
-            rows[1] = MIX_OFFSET[1] + mset
+            rows[1] = MIX_OFFSET[1] + mset if msi >= 0 or m2si < 0 else M2_OFFSET + m2si - 64
             rows[2] = MIX_OFFSET[2] + (conf * 3 + lexp) * 8 + k
             rows[3] = MIX_OFFSET[3] + (c1 + (CLASS[c2] << 8) if kind != K_X86I
                                        else (st[L_X86 + xo.OP] & 0xFF) + ((sel - 42) << 8))
@@ -821,6 +928,9 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
             if msi >= 0:
                 v = match_sm[msi]
                 match_sm[msi] = v + ((((bit << 16) - bit) - v) >> 6)
+            if m2si >= 0:
+                v = match_sm[m2si]
+                match_sm[m2si] = v + ((((bit << 16) - bit) - v) >> 6)
             c0 = (c0 << 1) | bit
         byte = c0 & 0xFF
         # -- after the byte: the block, the run contexts, the match model, the lane's contexts
@@ -837,7 +947,15 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
                                  mmask)
         st[L_MLEN] = mlen
         st[L_MPTR] = mptr
+        if m2on:
+            m2ptr, m2len, m2miss = match2_after(m2ptr, m2len, m2miss, e2, byte, buf)
         after_byte(st, byte, c4, c8, pos, lane, ext, rec_last, rec_dist, ind2, ind3)
+        if m2on:                          # (after the word state has taken this byte)
+            m2ptr, m2len, m2miss = match2_word(m2ptr, m2len, m2miss, st[L_W0], st[L_WLEN], pos, buf,
+                                               known, match_table, mmask)
+            st[L_M2PTR] = m2ptr
+            st[L_M2LEN] = m2len
+            st[L_M2MISS] = m2miss
         if kind == K_X86I:
             xo.x86_next(st[L_X86:L_X86 + xo.X_LEN], byte)
 
@@ -854,6 +972,7 @@ def code_compressed(mode, pos, buf, known, st, cs, stream, c4, lane, ext, rec_la
     buf[pos] = byte
     known[pos] = 1
     st[L_MLEN] = 0
+    st[L_M2PTR] = 0
     after_byte(st, byte, c4, st[L_C8], pos, lane, ext, rec_last, rec_dist, ind2, ind3)
 
 

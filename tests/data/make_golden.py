@@ -145,6 +145,14 @@ def main() -> None:
         "mixed-x86i-struct": Compressor(model_path, methods=("cm", "stored"), level=4,
                                         cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]),
     })
+    # the second match model and the expected byte's contexts (model bit 26, `match2`, in the
+    # fourth switch byte): with the LSTM, and without it with a region table
+    v2.update({
+        "prose-cmm2": Compressor(model_path, methods=("cm", "stored"), level=4, block_size=1500,
+                                 streams=2, lstm_auto=False),
+        "mixed-cmm2-struct": Compressor(model_path, methods=("cm", "stored"), level=4,
+                                        cm_models=ALL_MODELS & ~MODEL_BITS["lstm"] & ~MODEL_BITS["pixel"]),
+    })
     for stem, comp in v2.items():
         path = HERE / "golden" / f"{stem}.lstmz"
         raw = HERE / "golden" / f"{stem.split('-')[0]}.bin"
