@@ -301,6 +301,11 @@ def struct_seeds(model: Model, text: bytes) -> dict:
             tar.addfile(info, io.BytesIO(data))
     tar_bytes = out.getvalue().rstrip(b"\0")          # (the end-of-archive zeros say nothing)
 
+    words = text.split()
+    log = b"".join(b"2026-01-%02d %02d:%02d:%02d %s %s:amd64 1.%d-%d\n" % (
+        1 + i // 500, i // 60 % 24, i % 60, (i * 7) % 60, (b"unpacked", b"installed", b"configure")[i % 3],
+        words[(i // 3) % len(words)][:12], i // 3 % 17, i // 3 % 5) for i in range(300))
+
     def cm2(data, level, **kw):
         return Compressor(model, threads=1, level=level, methods=("cm",), **kw).compress(data)
 
@@ -324,6 +329,10 @@ def struct_seeds(model: Model, text: bytes) -> dict:
         "pixel-l2-pbm": cm2(_pbm(rng, 160, 90) + text[:400], 2),
         "pixel-l6-pbm-x86i-2-streams": cm2(_pbm(rng, 96, 60) + bytes(code[:1500]), 6, streams=2,
                                             cm_models=ext),
+        # the second match model and the expected byte's contexts (match2, the fourth switch byte):
+        # log lines whose fields recur in other places, with and without the LSTM
+        "match2-l4-log-no-lstm": cm2(log[:6000], 4, cm_models=ext),
+        "match2-l6-log-lstm-2-streams": cm2(log[:3000] + text[:1000], 6, streams=2, lstm_auto=False),
         # 8-bit and colour images with the image switch's contexts (the fourth switch byte)
         "image-l2-pgm": cm2(pgm + text[:300], 2),
         "image-l4-ppm-lstm-2-streams": cm2(b"P6\n20 16\n255\n" + bytes((x * 7 + y * 3 + c * 40) & 255
