@@ -523,7 +523,8 @@ def cm_decode(engine, payload: bytes, n: int, s: int, progress: Progress = None)
     try:
         if _without_lstm(params):
             _cm_steps_compiled(pred, steps, s, last, progress)
-        elif adapter is None and twin is None and s >= 2 * PIPE_MIN_LANES and engine.backend == "numpy":
+        elif params.v2 and adapter is None and twin is None and s >= 2 * PIPE_MIN_LANES \
+                and engine.backend == "numpy":        # (v1's kernel codes lanes 0..n-1 only)
             with engine.parallel():
                 _cm_decode_halves(engine, pred, buf, starts, steps, last, state, progress)
         else:

@@ -11,6 +11,7 @@ import pytest
 
 from lstmzip import race
 from lstmzip import transform as T
+from lstmzip.cm import CMParams
 from lstmzip.codec import Compressor, Decompressor
 
 from conftest import REPO, block_methods
@@ -142,3 +143,18 @@ def test_the_lstm_overlapped_with_the_context_models_codes_the_same_bits(tiny_mo
             pass
     monkeypatch.setattr(codec, "_TablesAhead", Now)
     assert Compressor(tiny_model, level=4, methods=("cm",), lstm_auto=False, transform=False).compress(data) == blob
+
+
+def test_a_v1_block_of_many_streams_decodes_with_the_plain_loop(tiny_model):
+    """v1 blocks (written before the v2 predictor; still decoded) code lanes 0..n-1 in one call:
+    the decoder's halves are only for v2 blocks. A v1 block of 16+ streams, as older versions
+    wrote, decodes (it once read past the LSTM tables of its first half: a fuzz finding)."""
+    from lstmzip.cm import V1_MODELS
+    from lstmzip.codec import PIPE_MIN_LANES, cm_decode, cm_encode
+    data = DOCS[:20_000]
+    s = 2 * PIPE_MIN_LANES
+    c = Compressor(tiny_model)
+    params = CMParams(level=6, models=V1_MODELS, table_bits=18, match_bits=16)
+    payload = cm_encode(c.engine, data, s, params)
+    assert payload is not None and not CMParams.unpack(payload).v2
+    assert cm_decode(c.engine, payload, len(data), s) == data
