@@ -80,6 +80,10 @@ NO_LSTM_LEVELS = (2, 3)           # levels whose context mixing runs without the
 # cheap indirect contexts stay
 FAST_WITHOUT = MODEL_BITS["long"] | MODEL_BITS["line"] | MODEL_BITS["markup"] | MODEL_BITS["word2"] \
     | MODEL_BITS["match2"]
+# Models only codings without the LSTM get: beside the LSTM the second match model cost 0.02 % on a
+# 1 MB Dickens slice and 0.14 % on seven 12-40 KB development files (where without the LSTM it
+# gains 0.28 %: bench/RESULTS.md section 5.0a)
+WITHOUT_LSTM_ONLY = MODEL_BITS["match2"]
 # Skip the model where zstd obviously wins or nothing can: a zstd payload under 1/64 of the
 # block leaves the model at most 1.6 % of the block to gain; one above 99 % means noise.
 SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
@@ -118,6 +122,8 @@ def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False)
     """The cm parameters of a level for a block of block_len bytes (tables no larger than useful);
     adapt: False/None, True or "output" (the output layer learns), "deep" (every layer)."""
     _, tbits, _ = LEVELS[level]
+    if models & MODEL_BITS["lstm"]:
+        models &= ~WITHOUT_LSTM_ONLY
     need = max(16, (512 * block_len).bit_length())       # no more than a block can fill
     mbits = min(24, max(12, block_len.bit_length() + 1))
     mode = adapt_mode(adapt or False, level) if models & MODEL_BITS["lstm"] else None

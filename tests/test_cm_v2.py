@@ -310,3 +310,19 @@ def test_v2_compiled_and_interpreted_give_identical_files(tmp_path, tiny_model_p
         assert out.returncode == 0, out.stderr
         digests.add(out.stdout.strip())
     assert len(digests) == 1
+
+
+def test_codings_with_the_lstm_leave_out_the_second_match_model():
+    """match2 (model bit 26) goes only into codings without the LSTM (codec.WITHOUT_LSTM_ONLY);
+    the coding without the LSTM of the same block keeps it, and -2/-3 never write it."""
+    from lstmzip.codec import WITHOUT_LSTM_ONLY
+    m2 = MODEL_BITS["match2"]
+    assert WITHOUT_LSTM_ONLY == m2 and FAST_WITHOUT & m2
+    assert not cm_params(6, 1 << 20).models & m2
+    assert cm_params(6, 1 << 20, ALL_MODELS & ~MODEL_BITS["lstm"]).models & m2
+    data = TEXT[:3000]
+    blob = Compressor(methods=("cm",), level=4, lstm_auto=False).compress(data)
+    assert Decompressor().decompress(blob) == data
+    assert all(p.models & MODEL_BITS["lstm"] and not p.models & m2 for p in _cm_models_of(blob))
+    blob = Compressor(methods=("cm",), level=4, cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]).compress(data)
+    assert Decompressor().decompress(blob) == data and all(p.models & m2 for p in _cm_models_of(blob))

@@ -110,8 +110,9 @@ def test_golden_set_covers_the_extension_with_and_without_the_lstm():
 
 
 def test_golden_set_covers_the_second_match_model_with_and_without_the_lstm():
-    """cm blocks with model bit 26 (match2, in the fourth switch byte): with the LSTM, and without
-    it in a block with a region table."""
+    """cm blocks with model bit 26 (match2, in the fourth switch byte): with the LSTM (which the
+    compressor no longer writes, codec.WITHOUT_LSTM_ONLY, but decoders read), and without it in a
+    block with a region table."""
     from lstmzip.cm import MODEL_BITS
     seen = set()
     for bh, payload, params in _cm_blocks():

@@ -146,7 +146,9 @@ def main() -> None:
                                         cm_models=ALL_MODELS & ~MODEL_BITS["lstm"]),
     })
     # the second match model and the expected byte's contexts (model bit 26, `match2`, in the
-    # fourth switch byte): with the LSTM, and without it with a region table
+    # fourth switch byte): with the LSTM (written before codings with the LSTM left it out, which
+    # they do since: this file keeps the combination covered; rewritten now it would lack it), and
+    # without it with a region table
     v2.update({
         "prose-cmm2": Compressor(model_path, methods=("cm", "stored"), level=4, block_size=1500,
                                  streams=2, lstm_auto=False),

@@ -330,7 +330,8 @@ def struct_seeds(model: Model, text: bytes) -> dict:
         "pixel-l6-pbm-x86i-2-streams": cm2(_pbm(rng, 96, 60) + bytes(code[:1500]), 6, streams=2,
                                             cm_models=ext),
         # the second match model and the expected byte's contexts (match2, the fourth switch byte):
-        # log lines whose fields recur in other places, with and without the LSTM
+        # log lines whose fields recur in other places, with and without the LSTM (the second was
+        # written before codings with the LSTM left match2 out; rewritten now it would lack it)
         "match2-l4-log-no-lstm": cm2(log[:6000], 4, cm_models=ext),
         "match2-l6-log-lstm-2-streams": cm2(log[:3000] + text[:1000], 6, streams=2, lstm_auto=False),
         # 8-bit and colour images with the image switch's contexts (the fourth switch byte)
