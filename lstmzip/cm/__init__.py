@@ -196,7 +196,7 @@ class Predictor:
         self.mode = mode
         self.order1 = np.full((256, 256), 32768, np.uint16)
         self.match_table = _zeroed(1 << params.match_bits, np.int32)
-        self.match_sm = np.full(128, 32768, np.int64)   # (64..127: the recovering match, v2)
+        self.match_sm = np.full(128, 32768, np.int64)   # (64..127: the second match model, match2)
         apm_row = k1.SQUASH[np.clip((np.arange(33) - 16) * 128, -2047, 2047) + 2047] * 16
         if params.v2:
             from . import kernel_v2 as k
