@@ -124,6 +124,8 @@ def cm_params(level: int, block_len: int, models: int = ALL_MODELS, adapt=False)
     _, tbits, _ = LEVELS[level]
     if models & MODEL_BITS["lstm"]:
         models &= ~WITHOUT_LSTM_ONLY
+    if not models & EXT_MODELS:                # match2 is read only in blocks with the extension
+        models &= ~MODEL_BITS["match2"]
     need = max(16, (512 * block_len).bit_length())       # no more than a block can fill
     mbits = min(24, max(12, block_len.bit_length() + 1))
     mode = adapt_mode(adapt or False, level) if models & MODEL_BITS["lstm"] else None
@@ -353,9 +355,8 @@ def text_share(regions, n: int) -> float:
 def struct_plan(params: CMParams, data: bytes, regions=None):
     """(params, regions) a block is coded with: regions detected unless given, the ``struct``
     bit dropped when block_regions found no structure, the ``pixel`` bit when no region is a
-    1-bit image, the ``image`` bit when none is an image of 8 or more bits per pixel, the
-    ``match2`` bit in a block without the extension (so that every other block is written as
-    before those bits existed)."""
+    1-bit image, the ``image`` bit when none is an image of 8 or more bits per pixel (so that
+    every other block is written as before those bits existed)."""
     from .detect import KIND_IMAGE
     if regions is None:
         regions = block_regions(params, data)
@@ -365,8 +366,6 @@ def struct_plan(params: CMParams, data: bytes, regions=None):
         params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["pixel"])
     if params.models & MODEL_BITS["image"] and not any(r.kind == KIND_IMAGE and r.depth >= 8 for r in regions or ()):
         params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["image"])
-    if params.models & MODEL_BITS["match2"] and not params.models & EXT_MODELS:    # (read only with EXT)
-        params = dataclasses.replace(params, models=params.models & ~MODEL_BITS["match2"])
     return params, regions
 
 

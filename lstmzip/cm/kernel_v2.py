@@ -75,21 +75,21 @@ N_PIX = 8           # pixel models of 1-bit images (USE_PIXEL): direct probabili
 PIX_FAST, PIX_LIMIT = 5, 255   # each keeps a fast probability (its count capped at 5) and a slow one
 X_PIX = N_IN_EXT    # x[X_PIX + 2i], x[X_PIX + 2i + 1]: pixel model i's fast and slow stretch(p)
 N_IN_PIX = X_PIX + 2 * N_PIX   # the inputs of blocks with USE_PIXEL but without USE_MATCH2
-X_M2 = N_IN_PIX     # the recovering match model's two inputs (USE_MATCH2)
+X_M2 = N_IN_PIX     # the second match model's two inputs (USE_MATCH2)
 X_M2CTX = X_M2 + 2  # the expected-byte contexts' two inputs each
 X_M2DET = X_M2CTX + 2 * N_H_M2   # ... and their det inputs
 N_IN = X_M2DET + N_H_M2
-N_H_OLD = N_H_V2 + N_H_EXT
+H_M2 = N_H_V2 + N_H_EXT   # the first expected-byte context (USE_MATCH2)
 XI = np.array([X_CTX + 2 * m for m in range(N_H_V2)] + [X_EXT + 2 * m for m in range(N_H_EXT)]
               + [X_M2CTX + 2 * m for m in range(N_H_M2)], np.int64)
-DI = np.array([X_DET + m for m in range(N_H_OLD)] + [X_M2DET + m for m in range(N_H_M2)], np.int64)
+DI = np.array([X_DET + m for m in range(H_M2)] + [X_M2DET + m for m in range(N_H_M2)], np.int64)
 N_MIX = 6           # the sixth runs only in blocks with USE_STRUCT
 MIX_SETS = (2048, 64, 192, 2048, 512, 392)  # orders seen x c0; match; LSTM conf x expected bit x k;
                                             # c1 x class(c2); classes x k; region: 2-D shape or kind x k
 MIX_OFFSET = (0, 2048, 2112, 2304, 4352, 4864)
 N_SETS_OLD = 5256
 assert MIX_OFFSET == tuple(int(sum(MIX_SETS[:j])) for j in range(N_MIX)) and N_SETS_OLD == sum(MIX_SETS)
-M2_OFFSET = N_SETS_OLD  # mixer 1's sets while only the recovering match model predicts (USE_MATCH2)
+M2_OFFSET = N_SETS_OLD  # mixer 1's sets while only the second match model predicts (USE_MATCH2)
 N_SETS = M2_OFFSET + 64
 N_FINAL = 8         # second-layer weight sets: one per bit position
 SM_LIMIT = 255      # a state map entry's count saturates here (rate 2/(2n+3) >= 1/256)
@@ -126,7 +126,7 @@ assert len(CTX_FAMILY) == N_H
 N_FS = 32           # fields per line whose starts a lane keeps (this line's, the line before's)
 L_FS = 29           # st[L_FS + f]: where field f of this line starts; st[L_FS + N_FS + f]: of the line before (-1: none)
 L_X86 = L_FS + 2 * N_FS   # st[L_X86:L_X86 + X_LEN]: where the byte sits in its x86 instruction (kind 7, x86ops.py)
-L_M2PTR = L_X86 + xo.X_LEN   # the recovering match: where it points (0: none), its length, recent misses
+L_M2PTR = L_X86 + xo.X_LEN   # the second match model: where it points (0: none), its length, recent misses
 L_M2LEN, L_M2MISS = L_M2PTR + 1, L_M2PTR + 2
 N_LANE = L_M2PTR + 3
 assert L_RCAND == L_RLEN + 1 and L_RCNT == L_RLEN + 2     # record_update's layout
@@ -628,7 +628,7 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
             if N_H_TEXT <= m < N_H_V2 and not is2d and kind != K_X86 and kind != K_BINARY and kind != K_ARM64 \
                     and kind != K_X86I:
                 use[m] = 0
-            if (kind == K_X86I or img) and N_H_V2 <= m < N_H_OLD:   # the extension's slots: x86 / image contexts
+            if (kind == K_X86I or img) and N_H_V2 <= m < H_M2:   # the extension's slots: x86 / image contexts
                 use[m] = 1
             if bilevel and (10 <= m < N_H_TEXT or m >= N_H_V2):
                 use[m] = 0                    # (3..9 become pixel contexts: ctx_2d)
@@ -692,11 +692,11 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
             eb8 = expect if mlen > 0 else e2      # the first model's byte, else the second's
             if eb8 >= 0:
                 lb = min(mlen, 15) if mlen > 0 else 16 + min(m2len, 15)
-                bh[N_H_OLD] = hash2(eb8 | (lb << 8), 0x12C0000)
-                bh[N_H_OLD + 1] = hash2(eb8 | (c1 << 8) | ((1 + (mlen == 0)) << 16), 0x12D0000)
+                bh[H_M2] = hash2(eb8 | (lb << 8), 0x12C0000)
+                bh[H_M2 + 1] = hash2(eb8 | (c1 << 8) | ((1 + (mlen == 0)) << 16), 0x12D0000)
             else:
-                use[N_H_OLD] = 0
-                use[N_H_OLD + 1] = 0
+                use[H_M2] = 0
+                use[H_M2 + 1] = 0
         m2x = m2on and m2ptr > 0 and (mlen == 0 or m2ptr != mptr)   # it predicts beside the first
         # -- the first nibble's buckets and the run entries: read once here, so that their cache
         # misses overlap one another and the work below (the values are not used; W_TOUCH keeps the
