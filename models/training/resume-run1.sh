@@ -1,23 +1,3 @@
 #!/bin/sh
-# Resume run1 (issue #18) in the background, on this machine or a fresh one:
-#   sh models/training/resume-run1.sh            (from the repository root; log: /work/lstmzip-train/run1.log)
-# 1. rebuild the corpus if /work/lstmzip-corpus is missing (about 15 minutes, packages by name);
-# 2. seed the run directory from the checkpoint committed here if the run directory has none (the trainer then
-#    re-reads /work/lstmzip-corpus, since corpus-*.bin are missing, and reports a differing sha256 if any);
-# 3. continue training: same config (config.json), learning-rate schedule over --max-steps, checkpoints every 10 min.
-set -e
-cd "$(dirname "$0")/../.."
-RUN=/work/lstmzip-train/run1
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 TF_CPP_MIN_LOG_LEVEL=2
-PY=${PY:-/work/venv/bin/python}
-if [ ! -f /work/lstmzip-corpus/corpus.json ]; then
-  nice -n 19 "$PY" -m lstmzip.train.corpus_build --out /work/lstmzip-corpus --cache /work/lstmzip-corpus-cache \
-    > /work/lstmzip-corpus-build.log 2>&1
-fi
-mkdir -p "$RUN"
-if [ ! -f "$RUN/float-last.npz" ] && [ ! -f "$RUN/qat-last.npz" ]; then
-  cp models/training/run1/float-last.npz models/training/run1/config.json models/training/run1/sources.json "$RUN/"
-fi
-nohup nice -n 19 "$PY" -m lstmzip train --resume --run-dir "$RUN" --threads 1 --no-progress --stop-after qat \
-  >> /work/lstmzip-train/run1.log 2>&1 &
-echo "resumed: pid $!, log /work/lstmzip-train/run1.log"
+# Resume run1 (2 x 384, the float phase of models/broad.npz): see resume.sh.
+exec sh "$(dirname "$0")/resume.sh" run1

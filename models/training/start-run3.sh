@@ -2,7 +2,7 @@
 # First start of run3 (issue #18): the -6 candidate, 2 x 256 (the default's size, which keeps -6 at its
 # speed floor), on 80 MB of the builder corpus plus the literature this project may train on (Silesia's
 # dickens, tinyshakespeare: 13 % of the bytes; run1's corpus has no fiction and its model codes Dickens
-# 15 % worse than the default). One thread, nice'd; resume with `sh models/training/resume-run3.sh`.
+# 12 % worse than the default in the mix). One thread, nice'd; resume with `sh models/training/resume-run3.sh`.
 set -e
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 TF_CPP_MIN_LOG_LEVEL=2
