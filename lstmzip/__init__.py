@@ -67,7 +67,8 @@ class LstmzipCompressor:
         b'part one, part two'
 
     The first ``compress()`` returns the header (its length field says "unknown", as for any
-    streamed input); input is gathered into blocks of ``block_size`` bytes and each block is
+    streamed input; at level 9, which chooses the model from the first block, it comes with
+    that block); input is gathered into blocks of ``block_size`` bytes and each block is
     coded and returned as soon as it is full; ``flush()`` codes the last, partial block and
     returns it with the end record (length, SHA-256). After ``flush()`` the object is spent.
     The blocks are the ones ``compress()`` writes for the same bytes; only the header differs.
@@ -87,16 +88,20 @@ class LstmzipCompressor:
     def block_size(self) -> int:
         return self._comp.block_size
 
-    def _head(self) -> list:
-        if self._started:
+    def _head(self, first: "bytes | None" = None) -> list:
+        """The header, once: at once, or with the first block where that chooses the model."""
+        if self._started or (first is None and self._comp.choice):
             return []
         self._started = True
+        if first is not None:
+            self._comp.choose_model(first)
         return [self._frame.start()]
 
     def _block(self, block: bytes) -> bytes:
+        head = self._head(block)
         self._total += len(block)
         self._sha.update(block)
-        return self._frame.block(self._comp.compress_block(block))
+        return b"".join(head) + self._frame.block(self._comp.compress_block(block))
 
     def compress(self, data) -> bytes:
         """Take bytes-like `data`; return the coded output that is ready (possibly b"")."""
@@ -119,6 +124,7 @@ class LstmzipCompressor:
         if self._pending:
             out.append(self._block(bytes(self._pending)))
             self._pending = bytearray()
+        out += self._head(b"")
         out.append(self._frame.end(self._total, self._sha.digest()))
         self._flushed = True
         return b"".join(out)
@@ -216,7 +222,7 @@ class LstmzipDecompressor:
                 if isinstance(bh, _fmt.End):
                     self._unit = ("end", bh, src.pos)
                 else:
-                    if self._header.version == _fmt.COMPACT_VERSION and self._index:
+                    if self._header.version in _fmt.COMPACT_VERSIONS and self._index:
                         raise LstmzipError(f"corrupted block {self._index} (a compact file holds one block)")
                     payload = _fmt.read_exact(src, bh.payload_len, f"block {self._index}")
                     self._unit = ("block", bh, payload, src.pos)

@@ -687,7 +687,8 @@ def _codec_options(p: argparse.ArgumentParser, mode: str) -> None:
     p.add_argument("-m", "--model", metavar="NAME|PATH", default=None,
                    help="predictor model: a .npz PATH, or a NAME looked up in ./models, $LSTMZIP_MODEL_PATH, "
                         "$XDG_DATA_HOME/lstmzip/models (~/.local/share/...), then the shipped models "
-                        "('lstmzip models' lists them) [Default: default; decompress: the model whose "
+                        "('lstmzip models' lists them) [Default: default; -9 chooses default or broad per "
+                        "input, by which codes its first 64 KiB smaller; decompress: the model whose "
                         "sha256 the file names, found the same way]")
     if mode == "compress":
         from .codec import DEFAULT_LEVEL, LEVELS

@@ -219,6 +219,7 @@ class DaskRunner:
         self.window, self.retries, self.ship_model = window, retries, ship_model
         self._blobs = {}              # sha256 -> future of the model's bytes
         self._refs = {}               # sha256 -> ModelRef (decompression: the model in each header)
+        self._by_header = {}          # the sha256 a header names (hex; compact: a prefix) -> ModelRef
 
     def close(self) -> None:
         for future in self._blobs.values():
@@ -248,13 +249,13 @@ class DaskRunner:
 
     def _header_ref(self, header: fmt.Header) -> Optional[ModelRef]:
         """Decompression without a model argument: the client's copy of the header's model."""
-        sha = header.model_sha256.hex()
-        if sha not in self._refs:
+        sha = header.model_sha256.hex()          # (a compact model file: the first 16 digits)
+        if sha not in self._by_header:
             model = find_by_sha256(sha, header.model_name)
             if model is None:
                 return None                  # the worker looks for it itself (and says so if it can't)
-            self._ref(model)
-        return self._refs[sha]
+            self._by_header[sha] = self._ref(model)
+        return self._by_header[sha]
 
     def ordered(self, factory: Callable, kwargs: dict, method: str, jobs: Iterable[tuple]) -> Iterator:
         """Yield ``factory(**kwargs).method(*job)`` for each job, in order, computed on the cluster
@@ -524,18 +525,18 @@ def run_files(mode: str, paths: List[str], coder, runner=None, force: bool = Fal
                 with infile:
                     if compressing:
                         item.frame = coder.framing(item.size)
-                        head = item.frame.start()
+                        block = infile.read(coder.block_size)
+                        chosen = coder.choose_model(block).sha256 if coder.choice else None
+                        head = item.frame.start()            # (names the model chosen)
                         item.out.file.write(head)
                         item.result.n_out += len(head)
-                        while item.result.error is None:
-                            block = infile.read(coder.block_size)
-                            if not block:
-                                break
+                        while item.result.error is None and block:
                             item.total += len(block)
                             item.sha.update(block)
                             item.sent += 1
                             tags.append(item)
-                            yield "compress_block_with_stats", block
+                            yield "compress_block_with_stats", block, chosen
+                            block = infile.read(coder.block_size)
                     else:
                         member, announced, found, index = None, 0, set(), 0
                         for header, bh, payload in coder.blocks(infile, members=True):

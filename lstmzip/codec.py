@@ -84,9 +84,17 @@ FAST_WITHOUT = MODEL_BITS["long"] | MODEL_BITS["line"] | MODEL_BITS["markup"] | 
 # 1 MB Dickens slice and 0.14 % on seven 12-40 KB development files (where without the LSTM it
 # gains 0.28 %: bench/RESULTS.md section 5.0a)
 WITHOUT_LSTM_ONLY = MODEL_BITS["match2"]
-# Skip the model where zstd obviously wins or nothing can: a zstd payload under 1/64 of the
-# block leaves the model at most 1.6 % of the block to gain; one above 99 % means noise.
-SKIP_BELOW, SKIP_ABOVE = 1 / 64, 0.99
+# Skip the model where zstd obviously wins or nothing can: a zstd payload under 1/1024 of the
+# block (zeros, one line repeated) leaves the model at most 0.1 % of the block to gain; one above
+# 99 % means noise. (It was 1/64 until 2026-12-04: redundant JSON at 90-120:1 under zstd codes
+# 34-49 % smaller with the context models, at 55 KB/s; bench/RESULTS.md section 5.0c.)
+SKIP_BELOW, SKIP_ABOVE = 1 / 1024, 0.99
+# Levels that choose the LSTM per input among shipped models when none is given (-m): the first
+# block's first LSTM_SAMPLE bytes are coded with each as the LSTM probe codes them, and the one
+# that spends least on their second half codes the whole input; the header names it. `broad`
+# (2 x 384, code and markup) runs at half `default`'s speed, so only -9 asks it.
+CHOICE_LEVELS = {9: ("default", "broad")}
+CHOICE_MIN = 4096                 # a first block shorter than this takes the first model unprobed
 
 
 ADAPT_WINDOW_LOG2, ADAPT_LR_SHIFT = 2, 5   # chosen on alice29[:100K], 32 streams (docs/adapt.md)
@@ -607,6 +615,29 @@ def _cm_decode_halves(engine, pred, buf, starts, steps: int, last: int, state, p
 
 # ---- whole files ------------------------------------------------------------------------
 
+def _choice_models(names) -> tuple:
+    """The models of a choice (names, paths or Models) that resolve, in order; () if fewer than two."""
+    found = []
+    for name in names:
+        try:
+            m = resolve(name)
+        except LstmzipError:                     # (a model taken out of the installation)
+            continue
+        if all(m.sha256 != f.sha256 for f in found):
+            found.append(m)
+    return tuple(found) if len(found) > 1 else ()
+
+
+def _choice_ref(model: Model) -> str:
+    """How a worker finds a model of a choice: its name where that names it, else its path."""
+    try:
+        if resolve(model.name).sha256 == model.sha256:
+            return model.name
+    except LstmzipError:
+        pass
+    return str(model.path) if model.path else model.name
+
+
 def _process_runner(workers: int):
     """Blocks in `workers` local processes (parallel.py), or None: this process codes them."""
     if workers == 1:
@@ -626,7 +657,7 @@ class Compressor:
                  block_size: int = 0, zstd_level: int = ZSTD_LEVEL,
                  methods=None, threads: int = 0, level: int = DEFAULT_LEVEL,
                  cm_models: Optional[int] = None, adapt=None, workers: int = 1,
-                 runner=None, transform=None, lstm_auto: bool = True):
+                 runner=None, transform=None, lstm_auto: bool = True, choice=None):
         if level not in LEVELS:
             raise ValueError(f"level must be in 1..9, not {level!r}")
         method, _, level_block = LEVELS[level]
@@ -661,12 +692,23 @@ class Compressor:
         self.workers = workers
         self.runner = runner if runner is not None else _process_runner(workers)
         self.model: Model = resolve(model)
+        # the models this compressor chooses among per input (choose_model); () = always self.model
+        if choice is None:
+            choice = CHOICE_LEVELS.get(level, ()) if model is None else ()
+        lstm_chosen = "cm" in methods and cm_models & MODEL_BITS["lstm"] and lstm_auto and not self.adapt
+        self.choice = _choice_models(choice) if lstm_chosen else ()
+        if self.choice:
+            self.model = self.choice[0]
         # what a worker process needs to build an identical compressor (parallel.py)
         self._worker_kwargs = dict(model=self.model, streams=streams, backend=backend, device=device,
                                    block_size=block_size, zstd_level=zstd_level, methods=methods,
                                    threads=1, level=level, cm_models=cm_models, adapt=adapt,
-                                   transform=transform, lstm_auto=lstm_auto)
+                                   transform=transform, lstm_auto=lstm_auto,
+                                   choice=tuple(_choice_ref(m) for m in self.choice))
+        self._engine_args = (backend, device, threads)
         self.engine = make_engine(self.model, backend, device, threads)
+        self._engines = {self.model.sha256: self.engine}
+        self._probed = {}                     # (engine, sample) -> _probe's cost, the last few
         self.streams = streams
         self.block_size = block_size
         self.methods = tuple(methods)
@@ -829,42 +871,88 @@ class Compressor:
         if len(block) <= LSTM_SAMPLE or ref is None or ref.raw[-1] < LSTM_SAMPLE:
             return True
         half = LSTM_SAMPLE // 2
-        s = choose_cm_streams(LSTM_SAMPLE)
-        mid = stream_layout(LSTM_SAMPLE, s)[1] // 2
-        probe_marks = {mid: None}
-        params = cm_params(self.level, LSTM_SAMPLE, self.cm_models)
-        sample = block[:LSTM_SAMPLE]
-        params, sample_regions = struct_plan(params, sample)
-        probe = cm_encode(self.engine, sample, s, params, marks=probe_marks, regions=sample_regions)
-        head = len(cm_head(params, sample_regions))
-        with_lstm = len(probe) - head - probe_marks[mid] if probe else LSTM_SAMPLE
+        with_lstm = self._probe(self.engine, block[:LSTM_SAMPLE])
         without = ref.spent(np.array([half]), np.array([LSTM_SAMPLE]))
         self.stats.setdefault("lstm_sample", []).append((with_lstm, without))
         return with_lstm < (1 - LSTM_MIN_GAIN) * without
+
+    def _probe(self, engine, sample: bytes) -> int:
+        """What coding `sample` (at most LSTM_SAMPLE bytes) with the LSTM of `engine` spends on
+        the second half of its lockstep steps, in bytes: the LSTM probe."""
+        key = (id(engine), len(sample), zlib.crc32(sample))
+        if key in self._probed:              # (choose_model probed the first block's sample)
+            return self._probed[key]
+        s = choose_cm_streams(len(sample))
+        mid = stream_layout(len(sample), s)[1] // 2
+        probe_marks = {mid: None}
+        params = cm_params(self.level, len(sample), self.cm_models)
+        params, sample_regions = struct_plan(params, sample)
+        probe = cm_encode(engine, sample, s, params, marks=probe_marks, regions=sample_regions)
+        head = len(cm_head(params, sample_regions))
+        cost = len(probe) - head - probe_marks[mid] if probe else len(sample)
+        self._probed = {key: cost} if len(self._probed) > 3 else {**self._probed, key: cost}
+        return cost
+
+    def choose_model(self, block: bytes) -> Model:
+        """Choose the model that codes an input from its first block (with ``self.choice``, levels
+        9 without a model given; else keep ``self.model``) and use it from now on. The first
+        model unless another one's LSTM probe (_probe, on the block's first LSTM_SAMPLE bytes)
+        spends less; not probed where the block is short, mostly not text, or left to zstd."""
+        if not self.choice:
+            return self.model
+        self._use(self.choice[0].sha256)
+        sample = block[:LSTM_SAMPLE]
+        if len(sample) < CHOICE_MIN or not SKIP_BELOW * len(sample) <= len(self._zstd.compress(sample)) <= SKIP_ABOVE * len(sample):
+            return self.model
+        regions = block_regions(cm_params(self.level, len(sample), self.cm_models), sample)
+        if regions and text_share(regions, len(sample)) < LSTM_MIN_TEXT:
+            return self.model
+        costs = [self._probe(self._engine_for(m), sample) for m in self.choice]
+        best = min(range(len(costs)), key=costs.__getitem__)        # (a tie: the first)
+        self.stats["model_probe"] = {m.name: c for m, c in zip(self.choice, costs)}
+        self._use(self.choice[best].sha256)
+        return self.model
+
+    def _engine_for(self, model: Model):
+        if model.sha256 not in self._engines:
+            self._engines[model.sha256] = make_engine(model, *self._engine_args)
+        return self._engines[model.sha256]
+
+    def _use(self, sha256: Optional[str]) -> None:
+        """Code with the chosen model of sha256 (one of ``self.choice``; None: no change)."""
+        if sha256 is None or sha256 == self.model.sha256:
+            return
+        for m in self.choice:
+            if m.sha256 == sha256:
+                self.model, self.engine = m, self._engine_for(m)
+                return
+        raise LstmzipError(f"model with sha256 {sha256[:16]}… is not among the models this compressor "
+                           f"chooses from ({', '.join(m.name for m in self.choice) or 'none'})")
 
     def compress_stream(self, src: BinaryIO, dst: BinaryIO, size: Optional[int] = None,
                         progress: Progress = None) -> int:
         """Compress src to dst block by block; returns the number of input bytes."""
         self.stats = {"zstd_size": 0, "input_by_method": {}}
+        first = src.read(self.block_size)
+        chosen = self.choose_model(first).sha256 if self.choice else None
         frame = self.framing(size)
         dst.write(frame.start())
         total, sha = 0, hashlib.sha256()
 
         def blocks():
             nonlocal total
-            while True:
-                block = src.read(self.block_size)
-                if not block:
-                    return
+            block = first
+            while block:
                 total += len(block)
                 sha.update(block)
                 yield block
+                block = src.read(self.block_size)
 
         if self.runner is None:
             for block in blocks():
                 dst.write(frame.block(self.compress_block(block, progress)))
         else:
-            jobs = ((block,) for block in blocks())
+            jobs = ((block, chosen) for block in blocks())
             for coded, n, stats in self.runner.ordered(Compressor, self._worker_kwargs,
                                                        "compress_block_with_stats", jobs):
                 dst.write(frame.block(coded))
@@ -876,9 +964,11 @@ class Compressor:
         dst.write(frame.end(total, sha.digest()))
         return total
 
-    def compress_block_with_stats(self, data: bytes):
-        """compress_block for a worker process: (coded block, input length, this block's stats)."""
+    def compress_block_with_stats(self, data: bytes, model_sha256: Optional[str] = None):
+        """compress_block for a worker process: (coded block, input length, this block's stats);
+        model_sha256: the model its input was given by choose_model (None: this one's)."""
         self.stats = {"zstd_size": 0, "input_by_method": {}}
+        self._use(model_sha256)
         return self.compress_block(data), len(data), self.stats
 
     def _add_stats(self, stats) -> None:
@@ -908,24 +998,28 @@ class Framing:
         self.compact = None if small else False          # None: decided by the first block
 
     def start(self) -> bytes:
-        return b"" if self.compact is None else self.comp.header(self.size).pack()
+        self.full = self.comp.header(self.size)       # (the model chosen for this input: kept,
+        return b"" if self.compact is None else self.full.pack()   # the compressor may move on)
 
     def block(self, coded: bytes) -> bytes:
         if self.compact is None:
-            self.compact = coded[0] in fmt.COMPACT_METHODS
+            self.compact = fmt.COMPACT_VERSION if coded[0] in fmt.COMPACT_METHODS else fmt.COMPACT_MODEL_VERSION
             return self._header() + coded
         return coded          # (a second block means the input grew: compress_stream refuses it)
 
     def end(self, total: int, sha256: bytes) -> bytes:
         head = b""
         if self.compact is None:                         # no block: the empty input
-            self.compact = True
+            self.compact = fmt.COMPACT_VERSION
             head = self._header()
-        return head + fmt.End(total, None if self.compact else sha256).pack()
+        short = {False: sha256, fmt.COMPACT_VERSION: None, fmt.COMPACT_MODEL_VERSION: sha256[:fmt.SHORT_SHA_LEN]}
+        return head + fmt.End(total, short[self.compact]).pack()
 
     def _header(self) -> bytes:
         if not self.compact:
-            return self.comp.header(self.size).pack()
+            return self.full.pack()
+        if self.compact == fmt.COMPACT_MODEL_VERSION:
+            return dataclasses.replace(self.full, version=fmt.COMPACT_MODEL_VERSION).pack()
         return fmt.Header(streams=0, block_size=max(self.size, 1), size=self.size, model_sha256=None,
                           model_name="", version=fmt.COMPACT_VERSION).pack()
 
@@ -970,11 +1064,11 @@ class Decompressor:
         return self._engines[sha]
 
     def _find_model(self, header: fmt.Header) -> Model:
-        sha = header.model_sha256.hex()
+        sha = header.model_sha256.hex()        # (a compact model file: its first 16 digits)
         need = f"model {header.model_name!r} (sha256 {sha[:16]}…)"
         if self._model_arg is not None:
             model = resolve(self._model_arg)
-            if model.sha256 != sha:
+            if not model.sha256.startswith(sha):
                 raise LstmzipError(f"file needs {need}, but model {model.name!r} "
                                    f"(sha256 {model.sha256[:16]}…) was given")
             return model
@@ -994,7 +1088,7 @@ class Decompressor:
         while True:
             bh = fmt.read_block_header(src, header, index)
             if not isinstance(bh, fmt.End):
-                if header.version == fmt.COMPACT_VERSION and in_member:
+                if header.version in fmt.COMPACT_VERSIONS and in_member:
                     raise LstmzipError(f"corrupted block {index} (a compact file holds one block)")
                 payload = fmt.read_exact(src, bh.payload_len, f"block {index}")
                 yield header, bh, payload

@@ -10,6 +10,10 @@
 
     compact member (version 3: at most one block, stored or zstd; no model needed to decode it)
            = magic(8) 3(1) flags(1)=0 size(4) header_crc32(4) block? 0xFF(1)
+    compact model member (version 4: one lstm, cm or cm+dict block; the model named by the first
+    8 bytes of its SHA-256, the data checked by the first 8 bytes of its own)
+           = magic(8) 4(1) flags(1)=0 size(4) model_id(8) name_len(1) name header_crc32(4)
+             block 0xFF(1) sha256_8(8)
 
 All integers little-endian. Every header is covered by its own CRC-32, checked
 before any field is trusted, and every length is bounds-checked before anything
@@ -30,7 +34,9 @@ VERSION = 2                      # 2 added the cm block method; version 1 files 
                                  # (cm+dict joined version 2: a reader without it refuses its
                                  # blocks by their method number, see read_block_header)
 COMPACT_VERSION = 3              # the compact member of a small input (see Header.pack)
-READ_VERSIONS = (1, 2, COMPACT_VERSION)
+COMPACT_MODEL_VERSION = 4        # ... whose one block is model-coded
+COMPACT_VERSIONS = (COMPACT_VERSION, COMPACT_MODEL_VERSION)
+READ_VERSIONS = (1, 2, COMPACT_VERSION, COMPACT_MODEL_VERSION)
 SUFFIX = ".lstmz"
 
 FLAG_SIZE_KNOWN = 0x01           # header's `size` is the original length (else streamed input)
@@ -56,6 +62,9 @@ MAX_NAME = 64
 _START = struct.Struct("<8sBB")             # magic version flags: how every version starts
 _HEAD = struct.Struct("<8sBBHIQ32sB")       # versions 1, 2: up to name_len
 _COMPACT = struct.Struct("<8sBBI")          # version 3: magic version flags size
+_COMPACT_MODEL = struct.Struct("<8sBBI8sB")  # version 4: ... model_id name_len
+MODEL_ID_LEN = 8                            # version 4: bytes of the model's SHA-256 named
+SHORT_SHA_LEN = 8                           # version 4: bytes of the data's SHA-256 in the end
 _BLOCK = struct.Struct("<BIIHI")            # method raw_len payload_len streams raw_crc32
 _END = struct.Struct("<BQ32s")
 _CRC = struct.Struct("<I")
@@ -66,7 +75,8 @@ class Header:
     streams: int             # requested streams per block (0 = chosen from each block's size)
     block_size: int          # largest raw block, bytes
     size: Optional[int]      # original length, None when unknown (streamed input)
-    model_sha256: Optional[bytes]   # 32 bytes: identity of the model file (None: compact member)
+    model_sha256: Optional[bytes]   # 32 bytes: identity of the model file (version 4: its first
+                                    # 8; None: a version 3 compact member, no model)
     model_name: str          # for messages: which model the file needs
     version: int = VERSION   # format version the file was written with (see READ_VERSIONS)
 
@@ -78,6 +88,12 @@ class Header:
             head = _COMPACT.pack(MAGIC, COMPACT_VERSION, 0, self.size)
             return head + _CRC.pack(zlib.crc32(head))
         name = self.model_name.encode("utf-8")[:MAX_NAME]
+        if self.version == COMPACT_MODEL_VERSION:
+            # A small input whose one block is model-coded: the model named by 8 bytes of its
+            # SHA-256, and the end record keeps 8 bytes of the data's SHA-256 (docs/format.md).
+            head = _COMPACT_MODEL.pack(MAGIC, COMPACT_MODEL_VERSION, 0, self.size,
+                                       self.model_sha256[:MODEL_ID_LEN], len(name)) + name
+            return head + _CRC.pack(zlib.crc32(head))
         flags = FLAG_SIZE_KNOWN if self.size is not None else 0
         size = self.size if self.size is not None else UNKNOWN_SIZE
         head = _HEAD.pack(MAGIC, self.version, flags, self.streams, self.block_size, size,
@@ -101,18 +117,21 @@ class BlockHeader:
 @dataclasses.dataclass
 class End:
     total_size: int
-    sha256: Optional[bytes]   # None in a compact member: its one block's CRC-32 covers the data
+    sha256: Optional[bytes]   # None in a version 3 member: its one block's CRC-32 covers the data;
+                              # version 4: the first SHORT_SHA_LEN bytes
 
     def pack(self) -> bytes:
         if self.sha256 is None:
             return bytes([END])
+        if len(self.sha256) == SHORT_SHA_LEN:
+            return bytes([END]) + self.sha256
         head = _END.pack(END, self.total_size, self.sha256)
         return head + _CRC.pack(zlib.crc32(head))
 
     def verify(self, header: Header, total: int, sha256: bytes) -> None:
         """Raise unless this member's decoded data (`total` bytes, SHA-256 `sha256`) is what its
         end record and header recorded."""
-        if self.total_size != total or (self.sha256 is not None and self.sha256 != sha256):
+        if self.total_size != total or (self.sha256 is not None and self.sha256 != sha256[:len(self.sha256)]):
             raise LstmzipError("corrupted file (whole-file checksum mismatch)")
         if header.size is not None and header.size != total:
             raise LstmzipError("corrupted file (length differs from the header)")
@@ -138,6 +157,8 @@ def read_header(src: BinaryIO, start: bytes = b"") -> Header:
         raise LstmzipError("not an lstmzip file (bad magic)")
     if len(first) == _START.size and first[8] == COMPACT_VERSION:
         return _read_compact_header(src, first)
+    if len(first) == _START.size and first[8] == COMPACT_MODEL_VERSION:
+        return _read_compact_model_header(src, first)
     first += src.read(_HEAD.size - len(first))
     if len(first) < _HEAD.size:
         raise LstmzipError("truncated file (ends inside the header)")
@@ -174,11 +195,28 @@ def _read_compact_header(src: BinaryIO, first: bytes) -> Header:
                   model_sha256=None, model_name="")
 
 
+def _read_compact_model_header(src: BinaryIO, first: bytes) -> Header:
+    head = first + read_exact(src, _COMPACT_MODEL.size - len(first), "the header")
+    _, version, flags, size, model_id, name_len = _COMPACT_MODEL.unpack(head)
+    if name_len > MAX_NAME:
+        raise LstmzipError("corrupted header (model name too long)")
+    name = read_exact(src, name_len, "the header")
+    _check_crc(head + name, read_exact(src, 4, "the header"), "header")
+    if flags:
+        raise LstmzipError(f"unsupported header flags {flags:#x}")
+    if not 1 <= size <= MAX_BLOCK_SIZE:
+        raise LstmzipError(f"corrupted header (size {size} of a compact file out of range)")
+    return Header(version=version, streams=0, block_size=size, size=size,
+                  model_sha256=model_id, model_name=name.decode("utf-8", "replace"))
+
+
 def read_block_header(src: BinaryIO, header: Header, index: int):
     """The next BlockHeader, or an End record after the last block."""
     kind = read_exact(src, 1, f"block {index}")
     if kind[0] == END and header.version == COMPACT_VERSION:
         return End(header.size, None)
+    if kind[0] == END and header.version == COMPACT_MODEL_VERSION:
+        return End(header.size, read_exact(src, SHORT_SHA_LEN, "the end record"))
     if kind[0] == END:
         rest = read_exact(src, _END.size - 1 + 4, "the end record")
         body, crc = kind + rest[:-4], rest[-4:]
@@ -201,6 +239,10 @@ def read_block_header(src: BinaryIO, header: Header, index: int):
         raise LstmzipError(f"corrupted {where} (payload larger than its data)")
     if header.version == COMPACT_VERSION and method not in COMPACT_METHODS:
         raise LstmzipError(f"corrupted {where} (method {METHOD_NAMES[method]} in a compact file)")
+    if header.version == COMPACT_MODEL_VERSION and method not in MODEL_METHODS:
+        raise LstmzipError(f"corrupted {where} (method {METHOD_NAMES[method]} in a compact model file)")
+    if header.version == COMPACT_MODEL_VERSION and raw_len != header.size:
+        raise LstmzipError(f"corrupted {where} (length {raw_len} differs from the compact file's {header.size})")
     if method in CM_METHODS and header.version < 2:
         raise LstmzipError(f"corrupted {where} (method {METHOD_NAMES[method]} in a version "
                            f"{header.version} file)")

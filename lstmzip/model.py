@@ -519,11 +519,12 @@ def file_sha256(path: Path) -> str:
 
 
 def find_by_sha256(sha: str, hint: Optional[str] = None) -> Optional[Model]:
-    """A model on the search path whose identity is `sha` (files named `hint` tried first)."""
+    """A model on the search path whose identity is `sha`, or starts with it (a compact model
+    file names 16 hex digits; files named `hint` tried first)."""
     found = found_models()
     for _, path, _ in sorted(found, key=lambda f: f[0] != hint):
         try:
-            if file_sha256(path) == sha:
+            if file_sha256(path).startswith(sha):
                 return _load_cached(path)
         except OSError:
             continue

@@ -65,3 +65,14 @@ def block_methods(blob: bytes) -> list:
     from lstmzip.codec import Decompressor
     return [fmt.METHOD_NAMES[bh.method] for _, bh, _ in Decompressor().blocks(io.BytesIO(blob))
             if not isinstance(bh, fmt.End)]
+
+
+def first_block_at(blob: bytes) -> int:
+    """Where a compressed file's first block header starts (after its member header: versions
+    1/2 and the compact ones differ in length)."""
+    import io
+
+    from lstmzip import format as fmt
+    src = io.BytesIO(blob)
+    fmt.read_header(src)
+    return src.tell()

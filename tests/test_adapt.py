@@ -12,7 +12,7 @@ from lstmzip.engine import NumpyEngine
 from lstmzip.errors import LstmzipError
 from lstmzip.model import random_model
 
-from conftest import REPO, block_methods
+from conftest import REPO, block_methods, first_block_at
 
 TEXT = (REPO / "README.md").read_bytes()[:5000]
 
@@ -100,8 +100,8 @@ def test_a_wrong_digest_is_reported_at_its_window(tiny_model):
     blob = bytearray(Compressor(tiny_model, methods=("cm",), level=4, adapt=True, streams=2,
                                   transform=False).compress(data))
     assert block_methods(bytes(blob)) == ["cm"]
-    # the block header is 19 bytes after the file header; the digests follow the parameter bytes
-    head = blob.index(b"\x03", 60)                                     # method byte of the cm block
+    # the block header is 19 bytes long; the digests follow the parameter bytes
+    head = first_block_at(bytes(blob))                                  # method byte of the cm block
     count_at = head + 19 + CMParams.unpack(bytes(blob[head + 19:])).packed_len
     count = int.from_bytes(blob[count_at:count_at + 4], "little")
     assert count >= 1

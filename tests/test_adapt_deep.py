@@ -170,11 +170,11 @@ def test_deep_round_trip_numpy_and_tf_agree(tiny_model):
 def test_a_damaged_deep_digest_is_refused(tiny_model):
     from lstmzip.codec import ADAPT_DEEP_SHIFT, Compressor, Decompressor
     from lstmzip.errors import LstmzipError
-    from conftest import block_methods
+    from conftest import block_methods, first_block_at
     data = TEXT * 2
     blob = bytearray(Compressor(tiny_model, methods=("cm",), level=2, adapt="deep", streams=2).compress(data))
     assert block_methods(bytes(blob)) == ["cm"]
-    head = blob.index(b"\x03", 60)                                     # method byte of the cm block
+    head = first_block_at(bytes(blob))                                  # method byte of the cm block
     assert blob[head + 19 + 4] >> 4 == ADAPT_DEEP_SHIFT                # the deep rate is recorded
     from lstmzip.cm import CMParams
     count_at = head + 19 + CMParams.unpack(bytes(blob[head + 19:])).packed_len   # after the parameters

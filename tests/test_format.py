@@ -173,12 +173,83 @@ def test_small_inputs_are_compact_and_decode_without_the_model(model):
         assert Decompressor().decompress(blob) == data          # model 'small' is not installed
 
 
-def test_a_model_coded_small_input_keeps_the_model_identity_and_sha256(model):
-    blob = _small(model, methods=("lstm", "stored"), streams=2).compress(TEXT)
+def test_a_model_coded_small_input_is_a_compact_model_member(model):
+    """Version 4: the model named by 8 bytes of its SHA-256, 8 bytes of the data's SHA-256 in the
+    end record; 70 bytes fewer than the version 1/2 member (for a model named 'small': 23 + 5 + 4
+    header bytes instead of 57 + 5 + 4, an end of 9 instead of 45)."""
+    import hashlib
+    comp = _small(model, methods=("lstm", "stored"), streams=2)
+    blob = comp.compress(TEXT)
     head = fmt.read_header(io.BytesIO(blob))
-    assert head.version == 1 and head.model_sha256 == bytes.fromhex(model.sha256)
-    end = blob[-45:]
-    assert end[0] == fmt.END and end[9:41] == __import__("hashlib").sha256(TEXT).digest()
+    assert head.version == fmt.COMPACT_MODEL_VERSION and head.model_name == "small"
+    assert head.model_sha256 == bytes.fromhex(model.sha256)[:8] and head.size == len(TEXT)
+    assert blob[-9] == fmt.END and blob[-8:] == hashlib.sha256(TEXT).digest()[:8]
+    assert Decompressor(model).decompress(blob) == TEXT
+    comp.compact = False
+    full = comp.compress(TEXT)
+    block = blob[23 + 5 + 4:-9]                                   # the same block in both
+    assert full[8] == 1 and len(full) - len(blob) == 70 and full[-45 - len(block):-45] == block
+
+
+def test_a_compact_model_member_finds_its_model_by_the_prefix(model, tmp_path, monkeypatch):
+    blob = _small(model, methods=("lstm",), streams=2).compress(TEXT)
+    with pytest.raises(LstmzipError, match=r"needs model 'small' \(sha256 [0-9a-f]{16}…\), which is not installed"):
+        Decompressor().decompress(blob)
+    other = random_model(layers=1, hidden=16, seed=10, name="small", prior=TEXT)
+    with pytest.raises(LstmzipError, match="but model 'small'"):
+        Decompressor(other).decompress(blob)                      # the same name, another model
+    path = tmp_path / "small.npz"
+    path.write_bytes(model.to_bytes())
+    monkeypatch.setenv("LSTMZIP_MODEL_PATH", str(tmp_path))
+    assert Decompressor().decompress(blob) == TEXT                # found by its 16 digits
+
+
+def _compact_model(model, data: bytes, blocks: bytes, end: bytes = None) -> bytes:
+    import hashlib
+    head = fmt.Header(streams=0, block_size=len(data), size=len(data), model_sha256=bytes.fromhex(model.sha256),
+                      model_name=model.name, version=fmt.COMPACT_MODEL_VERSION).pack()
+    return head + blocks + (end if end is not None else b"\xff" + hashlib.sha256(data).digest()[:8])
+
+
+def test_a_compact_model_member_holds_exactly_one_model_coded_block(model):
+    lstm = Compressor(model, methods=("lstm",), streams=1).compress_block(TEXT[:100])
+    assert Decompressor(model).decompress(_compact_model(model, TEXT[:100], lstm)) == TEXT[:100]
+    stored = Compressor(model, methods=("stored",)).compress_block(TEXT[:100])
+    with pytest.raises(LstmzipError, match="method stored in a compact model file"):
+        Decompressor(model).decompress(_compact_model(model, TEXT[:100], stored))
+    half = Compressor(model, methods=("lstm",), streams=1)
+    two = half.compress_block(TEXT[:50]) + half.compress_block(TEXT[50:100])
+    with pytest.raises(LstmzipError, match="length 50 differs"):
+        Decompressor(model).decompress(_compact_model(model, TEXT[:100], two))
+    with pytest.raises(LstmzipError, match="length differs|checksum mismatch"):
+        Decompressor(model).decompress(_compact_model(model, TEXT[:100], b""))        # a block dropped
+    with pytest.raises(LstmzipError, match="checksum mismatch"):
+        Decompressor(model).decompress(_compact_model(model, TEXT[:100], lstm, b"\xff" + bytes(8)))
+    with pytest.raises(LstmzipError, match="truncated"):
+        Decompressor(model).decompress(_compact_model(model, TEXT[:100], lstm, b"\xff" + bytes(7)))
+    bad = bytearray(_compact_model(model, TEXT[:100], lstm))
+    bad[22] = 65                                                  # name_len past the limit
+    with pytest.raises(LstmzipError, match="model name too long"):
+        Decompressor(model).decompress(bytes(bad))
+
+
+def test_every_byte_flip_and_truncation_of_a_compact_model_file_is_caught(model):
+    data = TEXT[:60]
+    blob = _small(model, methods=("lstm",), streams=1).compress(data)
+    assert blob[8] == fmt.COMPACT_MODEL_VERSION
+    dec = Decompressor(model)
+    for pos in range(len(blob)):
+        for mask in (0x01, 0xFF):
+            bad = bytearray(blob)
+            bad[pos] ^= mask
+            try:
+                out = dec.decompress(bytes(bad))
+            except LstmzipError:
+                continue
+            assert out == data, f"byte {pos} ^ {mask:#x} decoded to wrong data without an error"
+    for cut in range(len(blob)):
+        with pytest.raises(LstmzipError):
+            dec.decompress(blob[:cut])
 
 
 def test_every_byte_flip_and_truncation_of_a_compact_file_is_caught(model):

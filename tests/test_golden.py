@@ -52,7 +52,7 @@ def test_golden_model_identity_is_stable(golden_model):
 
 def test_golden_set_covers_every_format_version():
     versions = {p.read_bytes()[8] for p in PAIRS}
-    assert versions == {1, 2, 3} == set(fmt.READ_VERSIONS)
+    assert versions == {1, 2, 3, 4} == set(fmt.READ_VERSIONS)
 
 
 def test_compact_golden_files_are_small_and_need_no_model():

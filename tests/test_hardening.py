@@ -640,7 +640,11 @@ else:
 
     def _bases(model):
         if not _BASES:
-            _BASES["lstm"] = Compressor(model, methods=("lstm",), streams=5, threads=1).compress(TEXT[:800])
+            one = Compressor(model, methods=("lstm",), streams=5, threads=1)
+            one.compact = False                                            # the version 1 member
+            _BASES["lstm"] = one.compress(TEXT[:800])
+            _BASES["compact-model"] = Compressor(model, methods=("cm",), level=2, streams=2,   # version 4
+                                                 threads=1).compress(TEXT[:800])
             _BASES["mixed"] = Compressor(model, block_size=300, streams=2, threads=1,
                                          methods=("lstm", "zstd", "stored")).compress(
                 TEXT[:500] + os.urandom(300) + TEXT[:200])
@@ -653,20 +657,22 @@ else:
             _BASES["compact-stored"] = small.compress(os.urandom(200))
             _BASES["compact-empty"] = small.compress(b"")
             assert all(_BASES[k][8] == fmt.COMPACT_VERSION for k in ("compact-zstd", "compact-stored", "compact-empty"))
+            assert _BASES["compact-model"][8] == fmt.COMPACT_MODEL_VERSION and _BASES["lstm"][8] == 1
             comp = Compressor(model, block_size=400, streams=3, threads=1, methods=("lstm", "zstd", "stored"))
             piped = io.BytesIO()
             comp.compress_stream(io.BytesIO(TEXT[:1000]), piped, size=None)
             _BASES["streamed"] = piped.getvalue()
-            _BASES["members"] = _BASES["compact-zstd"] + _BASES["lstm"] + _BASES["compact-empty"] + _BASES["stored"]
+            _BASES["members"] = (_BASES["compact-zstd"] + _BASES["lstm"] + _BASES["compact-empty"]
+                                 + _BASES["compact-model"] + _BASES["stored"])
         return _BASES
 
     @settings(max_examples=300, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(base=st.sampled_from(["lstm", "mixed", "zstd", "stored", "streamed", "compact-zstd", "compact-stored",
-                                 "compact-empty", "members"]), seed=st.integers(0, 2**32 - 1))
+                                 "compact-empty", "compact-model", "members"]), seed=st.integers(0, 2**32 - 1))
     def test_structured_but_wrong_files_raise_only_lstmzip_error(tiny_model, base, seed):
         """Files with a field changed and the CRCs recomputed (the fuzzer's mutator; format
-        versions 1 and 3, concatenated members): both decode paths refuse with LstmzipError, or
+        versions 1, 3 and 4, concatenated members): both decode paths refuse with LstmzipError, or
         both return the bytes the file records, member by member (SHA-256 and length of a
         version 1/2 member, size and CRC-32 of a compact one)."""
         import random

@@ -22,7 +22,7 @@ from lstmzip.codec import Compressor, Decompressor, cm_encode, cm_params, transf
 from lstmzip.errors import LstmzipError
 from lstmzip.transform import CAP, ESC, UPPER, WordTransform
 
-from conftest import REPO, block_methods, corpus_file, run_cli
+from conftest import REPO, block_methods, corpus_file, first_block_at, run_cli
 
 # The repository's copy: CI tests an installed package, which may not carry data files.
 DICT = str(REPO / "lstmzip" / "data" / T.DICT_FILE)
@@ -201,7 +201,7 @@ def _cm_dict(model, data=TEXT, **kw):
 
 
 def _header_len(blob: bytes) -> int:
-    return 57 + blob[56] + 4
+    return first_block_at(blob)                       # (version 2 or a compact model member)
 
 
 def _forge_block(blob: bytes, payload: bytes = None, **fields) -> bytes:

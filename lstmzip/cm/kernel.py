@@ -202,6 +202,17 @@ def apm_predict(apm, ctx, pr):
 
 
 @njit(cache=True, inline="always")
+def apm_predict16(apm, ctx, pr):
+    """apm_predict with the interpolated probability kept at 16 bits (0 .. about 65600)."""
+    s = stretch(pr) + 2048
+    lo = s >> 7
+    w = s & 127
+    base = ctx * 33 + lo
+    p = (apm[base] * (128 - w) + apm[base + 1] * w) >> 7
+    return p, base + (w >> 6)
+
+
+@njit(cache=True, inline="always")
 def apm_update(apm, index, bit, rate):
     target = (bit << 16) + (bit << rate) - bit - bit
     apm[index] += (target - apm[index]) >> rate
@@ -221,6 +232,42 @@ def code_bit(mode, cs, stream, bit, p1):
     x1 = cs[C_X1]
     x2 = cs[C_X2]
     xmid = x1 + ((x2 - x1) >> 12) * p1 + ((((x2 - x1) & 4095) * p1) >> 12)
+    if mode == DECODE:
+        bit = 1 if cs[C_X] <= xmid else 0
+    if bit:
+        x2 = xmid
+    else:
+        x1 = xmid + 1
+    while ((x1 ^ x2) & 0xFF000000) == 0:
+        pos = cs[C_POS]
+        if mode == ENCODE:
+            if pos < len(stream):
+                stream[pos] = x2 >> 24
+            else:
+                cs[C_OVER] = 1
+        else:
+            c = np.int64(0)
+            if pos < len(stream):
+                c = np.int64(stream[pos])
+            else:
+                cs[C_OVER] = 1                   # reading past the code: a corrupted block
+            cs[C_X] = ((cs[C_X] << 8) & 0xFFFFFFFF) | c
+        cs[C_POS] = pos + 1
+        x1 = (x1 << 8) & 0xFFFFFFFF
+        x2 = ((x2 << 8) & 0xFFFFFFFF) | 255
+    cs[C_X1] = x1
+    cs[C_X2] = x2
+    return bit
+
+
+@njit(cache=True, inline="always")
+def code_bit16(mode, cs, stream, bit, p1):
+    """code_bit with P(1) = p1/65536, p1 in 1..65535 (v2 blocks with the `prec` switch: the SSE
+    stage's probabilities keep 16 bits, so that very predictable data costs less than 12-bit
+    probabilities allow, 1/4096 of a bit per bit at best). The same coder, finer split."""
+    x1 = cs[C_X1]
+    x2 = cs[C_X2]
+    xmid = x1 + ((x2 - x1) >> 16) * p1 + ((((x2 - x1) & 65535) * p1) >> 16)
     if mode == DECODE:
         bit = 1 if cs[C_X] <= xmid else 0
     if bit:

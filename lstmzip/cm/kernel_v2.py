@@ -42,8 +42,8 @@ import numpy as np
 from numba import njit
 
 from .kernel import (C_OVER, C_POS, C_X, C_X1, C_X2, DECODE, ENCODE, MATCH_MAX, MATCH_MIN, REC_MAX,  # noqa: F401
-                     apm_predict,
-                     apm_update, code_bit, hash2, match_after, match_bucket, match_find, mix_dot,
+                     apm_predict, apm_predict16,
+                     apm_update, code_bit, code_bit16, hash2, match_after, match_bucket, match_find, mix_dot,
                      mix_update, record_update, squash, stretch)
 from ..detect import (KIND_ARM64, KIND_BINARY, KIND_COMPRESSED, KIND_IMAGE, KIND_TABLE, KIND_TEXT, KIND_X86,
                       KIND_X86I)
@@ -105,6 +105,7 @@ USE_RUN, USE_LONG, USE_LINE, USE_MARKUP, USE_WORD2, USE_DET, USE_RATES, USE_INDI
 USE_PIXEL = 1 << 24   # a fourth byte of switches (bits 24..31; the level byte's bit 7 marks it)
 USE_IMAGE = 1 << 25   # 8..32-bit images of extension blocks: 2-D contexts in the extension's slots
 USE_MATCH2 = 1 << 26  # a second match model (words, recovery after a miss); contexts of the expected byte
+USE_PREC = 1 << 27    # the SSE stage's output and the coder at 16-bit probabilities
 
 # Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
 K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED, K_ARM64, K_X86I = (
@@ -603,6 +604,7 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
     n_h = N_H if ext else N_H_V2
     n_in = (N_IN if models & USE_MATCH2 else N_IN_PIX if models & USE_PIXEL else N_IN_EXT) if ext else N_IN_V2
     m2on = ext and (models & USE_MATCH2) != 0
+    prec = (models & USE_PREC) != 0
     for lane in range(lane0, lanes):
         st = lane_state[lane]
         pos = st[L_START] + t
@@ -877,7 +879,17 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
             s_final >>= 16
             p_mix = squash(s_final)
             # -- SSE chain
-            if models & USE_APM:
+            if prec:                      # (USE_PREC: the same stage at 16 bits)
+                if models & USE_APM:
+                    a1, i1 = apm_predict16(apm1, pq[8] if pixel else c0, p_mix)
+                    a2, i2 = apm_predict16(apm2, c0 | (c1 << 8), p_mix)
+                    a3, i3 = apm_predict16(apm3, pq[0] if pixel else (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
+                    p = ((p_mix << 4) + a1 + a2 + a3 + 2) >> 2
+                else:
+                    i1 = i2 = i3 = 0
+                    p = p_mix << 4
+                p = min(max(p, 16), 65520)   # (as sure as 12 bits allow: the code floor holds)
+            elif models & USE_APM:
                 a1, i1 = apm_predict(apm1, pq[8] if pixel else c0, p_mix)
                 a2, i2 = apm_predict(apm2, c0 | (c1 << 8), p_mix)
                 a3, i3 = apm_predict(apm3, pq[0] if pixel else (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
@@ -885,10 +897,11 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
             else:
                 i1 = i2 = i3 = 0
                 p = p_mix
-            p = min(max(p, 1), 4095)
+            if not prec:
+                p = min(max(p, 1), 4095)
             # -- code
             bit = (byte >> (7 - k)) & 1
-            bit = code_bit(mode, cs, stream, bit, p)
+            bit = code_bit16(mode, cs, stream, bit, p) if prec else code_bit(mode, cs, stream, bit, p)
             # -- update
             target = bit << 12
             for j in range(n_mix):

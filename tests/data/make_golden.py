@@ -174,6 +174,17 @@ def main() -> None:
         path = HERE / "golden" / f"{stem}.lstmz"
         if not path.exists():
             path.write_bytes(comp.compress(ORIGINALS[stem.split("-")[0]]))
+    # format version 4: the compact member of a small input whose one block is model-coded (the
+    # model named by 8 bytes of its sha256, 8 bytes of the data's sha256 in the end record)
+    version4 = {
+        "prose-compactdict": Compressor(model_path, methods=("cm", "stored"), level=4, lstm_auto=False),
+        "prose-compactlstm": Compressor(model_path, methods=("lstm",), level=1, streams=2),
+    }
+    for stem, comp in version4.items():
+        path = HERE / "golden" / f"{stem}.lstmz"
+        if not path.exists():
+            path.write_bytes(comp.compress(ORIGINALS[stem.split("-")[0]]))
+            assert path.read_bytes()[8] == 4
     # concatenated files (`cat a.lstmz b.lstmz`): members of versions 1, 3 and 2, decoded as the
     # concatenation of their data
     members = ["prose.lstmz", "empty-compact.lstmz", "one-compact.lstmz", "prose-cm.lstmz"]

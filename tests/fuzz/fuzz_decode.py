@@ -70,6 +70,8 @@ HEADER_FIELDS = {"version": (8, "B"), "flags": (9, "B"), "streams": (10, "H"), "
                  "size": (16, "Q"), "name_len": (56, "B")}
 COMPACT_FIELDS = {"version": (8, "B"), "flags": (9, "B"), "size": (10, "I")}     # format version 3
 COMPACT_HEADER = 18                     # magic version flags size(4) crc(4)
+COMPACT_MODEL_FIELDS = {**COMPACT_FIELDS, "name_len": (22, "B")}                   # format version 4
+COMPACT_MODEL_HEADER = 23               # magic version flags size(4) model_id(8) name_len, + name + crc(4)
 BLOCK_FIELDS = {"method": (0, "B"), "raw_len": (1, "I"), "payload_len": (5, "I"), "streams": (9, "H"),
                 "raw_crc32": (11, "I")}
 END_FIELDS = {"total_size": (1, "Q")}
@@ -366,8 +368,9 @@ def _arm64_elf(rng, n: int) -> bytes:
 
 
 def compact_seeds(model: Model, text: bytes, noise: bytes, seeds: dict) -> dict:
-    """Compact members (format version 3: a small input whose one block is stored or zstd) and
-    concatenated files (`cat a.lstmz b.lstmz`) mixing them with version 1 and 2 members."""
+    """Compact members (format version 3: a small input whose one block is stored or zstd;
+    version 4: one model-coded block) and concatenated files (`cat a.lstmz b.lstmz`) mixing
+    them with version 1 and 2 members."""
     comp = Compressor(model, threads=1, methods=("zstd", "stored"))
     compact = {
         "compact-empty": comp.compress(b""),
@@ -379,6 +382,17 @@ def compact_seeds(model: Model, text: bytes, noise: bytes, seeds: dict) -> dict:
     compact["members-compact-v1-v2"] = (compact["compact-zstd"] + seeds["lstm-1-stream"]
                                         + compact["compact-empty"] + seeds["cm-l2-text-7-streams"])
     compact["members-compact-only"] = compact["compact-stored"] + compact["compact-one-byte"] + compact["compact-zstd"]
+    # format version 4: a small input whose one block is lstm, cm or cm+dict
+    model_coded = {
+        "compact-model-lstm": Compressor(model, threads=1, methods=("lstm",), streams=3).compress(text[:900]),
+        "compact-model-cm": Compressor(model, threads=1, methods=("cm",), level=4, lstm_auto=False,
+                                       streams=2).compress(text[:1500]),
+        "compact-model-dict": Compressor(model, threads=1, methods=("cm",), level=9).compress(text[:2500]),
+    }
+    assert all(blob[8] == fmt.COMPACT_MODEL_VERSION for blob in model_coded.values())
+    compact.update(model_coded)
+    compact["members-compact-model"] = (model_coded["compact-model-cm"] + compact["compact-zstd"]
+                                        + seeds["lstm-1-stream"] + model_coded["compact-model-lstm"])
     return compact
 
 
@@ -501,17 +515,27 @@ def issue21_regressions(model: Model) -> dict:
 # ---- structure-aware mutation -----------------------------------------------------------
 
 def _is_compact(blob, start: int) -> bool:
-    """Whether the member header at `start` is a compact one (format version 3)."""
-    return blob[start + 8] == fmt.COMPACT_VERSION
+    """Whether the member header at `start` is a compact one (format version 3 or 4)."""
+    return blob[start + 8] in (3, 4)
+
+
+def _is_compact_model(blob, start: int) -> bool:
+    """Whether the member header at `start` is a compact model member (format version 4)."""
+    return blob[start + 8] == 4
 
 
 def parse(blob) -> list:
     """[(kind, start, header_end, record_end)] as far as the layout can be followed, member after
     member (concatenated files): each member's "header", its "block"s and its "end" (45 bytes;
-    in a compact member of version 3, an 18-byte header and a 1-byte end)."""
+    in a compact member of version 3, an 18-byte header and a 1-byte end; of version 4, a
+    23 + name + 4-byte header and a 9-byte end)."""
     recs, pos = [], 0
     while pos + 9 <= len(blob) and bytes(blob[pos:pos + 8]) == fmt.MAGIC:
-        if _is_compact(blob, pos):
+        if _is_compact_model(blob, pos):
+            if pos + COMPACT_MODEL_HEADER > len(blob):
+                break
+            hend, end_len = pos + COMPACT_MODEL_HEADER + blob[pos + 22] + 4, 9
+        elif _is_compact(blob, pos):
             hend, end_len = pos + COMPACT_HEADER, 1
         elif pos + 57 <= len(blob):
             hend, end_len = pos + 57 + blob[pos + 56] + 4, 45
@@ -557,6 +581,11 @@ def recorded_mismatch(blob: bytes, out: bytes):
             member, crc = start, 0
         elif kind == "block":
             crc = struct.unpack_from("<I", blob, start + 11)[0]
+        elif _is_compact_model(blob, member):
+            size = struct.unpack_from("<I", blob, member + 10)[0]
+            if hashlib.sha256(out[pos:pos + size]).digest()[:8] != blob[start + 1:start + 9] or pos + size > len(out):
+                return f"the member at byte {member}: SHA-256 differs from its end record's 8 bytes"
+            pos += size
         elif _is_compact(blob, member):
             size = struct.unpack_from("<I", blob, member + 10)[0]
             if zlib.crc32(out[pos:pos + size]) != crc or pos + size > len(out):
@@ -772,7 +801,8 @@ def mutate(blob: bytes, rng: random.Random, corpus: list, forge_limit: int = 16 
             out[i:i + rng.randrange(1, 9)] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 9)))
         elif op == 2 and recs:                                  # a header field
             head = rng.choice([r for r in recs if r[0] == "header"])[1]
-            fields = COMPACT_FIELDS if _is_compact(out, head) else HEADER_FIELDS
+            fields = (COMPACT_MODEL_FIELDS if _is_compact_model(out, head) else COMPACT_FIELDS
+                      if _is_compact(out, head) else HEADER_FIELDS)
             at, code = fields[rng.choice(list(fields))]
             _set_field(out, head + at, code, rng)
         elif op in (3, 4) and blocks:                           # a block field
