@@ -229,45 +229,23 @@ def code_bit(mode, cs, stream, bit, p1):
     it sets the overflow flag (the caller stops: corrupted block); writing past the buffer
     sets it too and writes nothing.
     """
-    x1 = cs[C_X1]
-    x2 = cs[C_X2]
-    xmid = x1 + ((x2 - x1) >> 12) * p1 + ((((x2 - x1) & 4095) * p1) >> 12)
-    if mode == DECODE:
-        bit = 1 if cs[C_X] <= xmid else 0
-    if bit:
-        x2 = xmid
-    else:
-        x1 = xmid + 1
-    while ((x1 ^ x2) & 0xFF000000) == 0:
-        pos = cs[C_POS]
-        if mode == ENCODE:
-            if pos < len(stream):
-                stream[pos] = x2 >> 24
-            else:
-                cs[C_OVER] = 1
-        else:
-            c = np.int64(0)
-            if pos < len(stream):
-                c = np.int64(stream[pos])
-            else:
-                cs[C_OVER] = 1                   # reading past the code: a corrupted block
-            cs[C_X] = ((cs[C_X] << 8) & 0xFFFFFFFF) | c
-        cs[C_POS] = pos + 1
-        x1 = (x1 << 8) & 0xFFFFFFFF
-        x2 = ((x2 << 8) & 0xFFFFFFFF) | 255
-    cs[C_X1] = x1
-    cs[C_X2] = x2
-    return bit
+    r = cs[C_X2] - cs[C_X1]
+    return _code_at(mode, cs, stream, bit, cs[C_X1] + (r >> 12) * p1 + (((r & 4095) * p1) >> 12))
 
 
 @njit(cache=True, inline="always")
 def code_bit16(mode, cs, stream, bit, p1):
-    """code_bit with P(1) = p1/65536, p1 in 1..65535 (v2 blocks with the `prec` switch: the SSE
-    stage's probabilities keep 16 bits, so that very predictable data costs less than 12-bit
-    probabilities allow, 1/4096 of a bit per bit at best). The same coder, finer split."""
+    """code_bit with P(1) = p1/65536 (v2 blocks with the `prec` switch: the SSE stage's
+    probabilities keep 16 bits, p1 in 16 .. 65520). The same coder, a finer split."""
+    r = cs[C_X2] - cs[C_X1]
+    return _code_at(mode, cs, stream, bit, cs[C_X1] + (r >> 16) * p1 + (((r & 65535) * p1) >> 16))
+
+
+@njit(cache=True, inline="always")
+def _code_at(mode, cs, stream, bit, xmid):
+    """The coder's step once the interval [x1, x2] is split at xmid (1: x1..xmid, 0: the rest)."""
     x1 = cs[C_X1]
     x2 = cs[C_X2]
-    xmid = x1 + ((x2 - x1) >> 16) * p1 + ((((x2 - x1) & 65535) * p1) >> 16)
     if mode == DECODE:
         bit = 1 if cs[C_X] <= xmid else 0
     if bit:
