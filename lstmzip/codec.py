@@ -894,7 +894,7 @@ class Compressor:
         return cost
 
     def choose_model(self, block: bytes) -> Model:
-        """Choose the model that codes an input from its first block (with ``self.choice``, levels
+        """Choose the model that codes an input from its first block (with ``self.choice``: level
         9 without a model given; else keep ``self.model``) and use it from now on. The first
         model unless another one's LSTM probe (_probe, on the block's first LSTM_SAMPLE bytes)
         spends less; not probed where the block is short, mostly not text, or left to zstd."""
