@@ -131,13 +131,13 @@ def test_extension_params_round_trip_and_forged_bytes_are_refused():
 
 
 def test_a_fourth_switch_byte_round_trips_and_forged_ones_are_refused():
-    """Switches 24..31 (pixel, image, match2, prec) travel in a byte after the others, flagged by
-    the level byte's bit 7; with and without the extension byte."""
+    """Switches 24..31 (pixel, image, match2, prec, winit) travel in a byte after the others,
+    flagged by the level byte's bit 7; with and without the extension byte."""
     for models in (ALL_MODELS | V2, (ALL_MODELS & ~EXT_MODELS) | V2):
         p = CMParams(level=6, models=models, table_bits=20, match_bits=16)
         raw = p.pack()
         assert raw[0] == 6 | EXT2 and raw[-1] == (MODEL_BITS["pixel"] | MODEL_BITS["image"] | MODEL_BITS["match2"]
-                                                  | MODEL_BITS["prec"]) >> 24
+                                                  | MODEL_BITS["prec"] | MODEL_BITS["winit"]) >> 24
         assert len(raw) == p.packed_len == 7 + bool(models & EXT_MODELS) + 1 and CMParams.unpack(raw) == p
         assert CMParams.unpack(raw).level == 6 and "pixel" in p.names()
         with pytest.raises(LstmzipError, match="truncated"):
@@ -145,7 +145,7 @@ def test_a_fourth_switch_byte_round_trips_and_forged_ones_are_refused():
         with pytest.raises(LstmzipError, match="invalid"):
             CMParams.unpack(raw[:-1] + bytes([0]))             # the byte flagged but empty
         with pytest.raises(LstmzipError, match="invalid"):
-            CMParams.unpack(raw[:-1] + bytes([16]))            # a switch this version lacks
+            CMParams.unpack(raw[:-1] + bytes([32]))            # a switch this version lacks
     v1 = CMParams(level=6, models=62, table_bits=20, match_bits=16).pack()
     with pytest.raises(LstmzipError, match="invalid"):
         CMParams.unpack(bytes([v1[0] | EXT2]) + v1[1:])        # v1 blocks have no fourth byte
@@ -153,7 +153,7 @@ def test_a_fourth_switch_byte_round_trips_and_forged_ones_are_refused():
 
 def test_only_blocks_with_a_1_bit_image_get_the_pixel_switch():
     """A block with no 1-bit image region is written without the pixel switch, one with no 8+-bit
-    image region without the image switch (without match2 and prec too, a block with neither has
+    image region without the image switch (without match2, prec and winit too, a block with neither has
     no fourth byte: its bytes as before the switches existed); one with a 1-bit image round-trips."""
     from lstmzip.codec import struct_plan
     from lstmzip.detect import KIND_IMAGE, KIND_TEXT, Region
@@ -168,7 +168,7 @@ def test_only_blocks_with_a_1_bit_image_get_the_pixel_switch():
         assert bool(planned.models & MODEL_BITS["pixel"]) == pixel
         assert bool(planned.models & MODEL_BITS["image"]) == image
         assert bool(planned.pack()[0] & EXT2)                          # (match2 and prec are on)
-        without = params.models & ~MODEL_BITS["match2"] & ~MODEL_BITS["prec"]
+        without = params.models & ~MODEL_BITS["match2"] & ~MODEL_BITS["prec"] & ~MODEL_BITS["winit"]
         planned, _ = struct_plan(dataclasses.replace(params, models=without), bytes(4000), regions)
         assert bool(planned.pack()[0] & EXT2) == (pixel or image)
     rng = np.random.default_rng(4)
@@ -181,12 +181,13 @@ def test_only_blocks_with_a_1_bit_image_get_the_pixel_switch():
 
 def test_blocks_without_the_extension_code_as_before(golden_model):
     """Pinned by a golden file written before the extension existed: the same call with the
-    extension (and the later fourth switch byte's prec) switched off, in the container of then
+    extension (and the later fourth switch byte's prec and winit) switched off, in the container of then
     (version 2, not the compact model member), writes exactly its bytes (its block is v2 without EXT)."""
     golden = DATA / "golden"
     old = (golden / "prose-cmv2-nolstm.lstmz").read_bytes()
     comp = Compressor(golden_model, methods=("cm", "stored"), level=2,
-                      cm_models=ALL_MODELS & ~MODEL_BITS["lstm"] & ~EXT_MODELS & ~MODEL_BITS["prec"])
+                      cm_models=ALL_MODELS & ~MODEL_BITS["lstm"] & ~EXT_MODELS & ~MODEL_BITS["prec"]
+                      & ~MODEL_BITS["winit"])
     comp.compact = False
     again = comp.compress((golden / "prose.bin").read_bytes())
     assert again == old
@@ -385,3 +386,21 @@ def test_prec_codes_predictable_data_smaller_and_both_decode():
         assert all(bool(p.models & MODEL_BITS["prec"]) == prec for p in _cm_models_of(blob))
         sizes[prec] = len(blob)
     assert sizes[True] < 0.98 * sizes[False], sizes               # (measured: 235 against 244 bytes)
+
+
+def test_winit_starts_each_context_at_a_32nd_and_both_decode():
+    """Model bit 28: without the LSTM, each context's stretch input starts at weight 1/32 (else
+    1/8); with the LSTM the mixers start as the LSTM alone either way."""
+    from lstmzip.cm import Predictor as CMPredictor
+    text = (DATA / "golden" / "prose.bin").read_bytes()
+    for winit in (True, False):
+        models = ALL_MODELS & ~MODEL_BITS["lstm"] if winit else ALL_MODELS & ~MODEL_BITS["lstm"] & ~MODEL_BITS["winit"]
+        params = cm_params(4, len(text), models)
+        pred = CMPredictor(params, np.array([0]), np.zeros(len(text), np.uint8), np.zeros(64, np.uint8), k2.ENCODE)
+        assert (pred.weights[:, k2.XI] == (65536 // 32 if winit else 65536 // 8)).all()
+        blob = Compressor(methods=("cm",), level=4, cm_models=models).compress(text)
+        assert Decompressor().decompress(blob) == text
+        assert all(bool(p.models & MODEL_BITS["winit"]) == winit for p in _cm_models_of(blob))
+    lstm = CMPredictor(cm_params(4, len(text)), np.array([0]), np.zeros(len(text), np.uint8),
+                       np.zeros(64, np.uint8), k2.ENCODE)
+    assert (lstm.weights[:, 0] == 65536).all() and not lstm.weights[:, k2.XI].any()

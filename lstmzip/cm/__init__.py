@@ -37,14 +37,15 @@ MODEL_BITS = {"lstm": 1, "orders": 2, "word": 4, "column": 8, "match": 16, "apm"
               "run": 1 << 16, "long": 1 << 17, "line": 1 << 18, "markup": 1 << 19, "word2": 1 << 20,
               "det": 1 << 21, "rates": 1 << 22, "indirect2": 1 << 23,
               # a fourth byte (the level byte's bit 7 marks it)
-              "pixel": 1 << 24, "image": 1 << 25, "match2": 1 << 26, "prec": 1 << 27}
+              "pixel": 1 << 24, "image": 1 << 25, "match2": 1 << 26, "prec": 1 << 27,
+              "winit": 1 << 28}
 V1_MODELS = 63                      # the switches a v1 block (kernel.py) knows
 EXT = 32768                         # v2 blocks: the switches go on in a third byte (bits 16..23)
 EXT_MODELS = 0xFF0000
 EXT2_MODELS = 0xFF000000            # v2 blocks: a fourth byte of switches (bits 24..31) ...
 EXT2 = 0x80                         # ... follows the others when the level byte has this bit
 ALL_MODELS = V1_MODELS | 0x7F00 | EXT_MODELS | MODEL_BITS["pixel"] | MODEL_BITS["image"] | MODEL_BITS["match2"] \
-    | MODEL_BITS["prec"]
+    | MODEL_BITS["prec"] | MODEL_BITS["winit"]
 TWIN = 64                           # adaptive blocks: the static LSTM stays an input beside the adapted one
 V2 = 128                            # the block is coded by the v2 predictor (kernel_v2.py)
 PARAMS_LEN = 6                      # v1: level, model mask, table bits, match bits, adapt window, adapt lr
@@ -231,8 +232,8 @@ class Predictor:
         self.weights = np.zeros((k.N_SETS, k.N_IN), np.int32)
         if params.models & MODEL_BITS["lstm"]:
             self.weights[:, 0] = 65536                       # start out as the LSTM alone
-        elif params.v2:
-            self.weights[:, k.XI] = 65536 // 8
+        elif params.v2:                     # (winit: each context's stretch input starts at 1/32)
+            self.weights[:, k.XI] = 65536 // (32 if params.models & k.USE_WINIT else 8)
             self.weights[:, k.X_PIX:k.X_PIX + 2 * k.N_PIX] = 65536 // 16
         else:
             self.weights[:, 1:k.N_CTX + 1] = 16384

@@ -106,6 +106,7 @@ USE_PIXEL = 1 << 24   # a fourth byte of switches (bits 24..31; the level byte's
 USE_IMAGE = 1 << 25   # 8..32-bit images of extension blocks: 2-D contexts in the extension's slots
 USE_MATCH2 = 1 << 26  # a second match model (words, recovery after a miss); contexts of the expected byte
 USE_PREC = 1 << 27    # the SSE stage's output and the coder at 16-bit probabilities
+USE_WINIT = 1 << 28   # without the LSTM: each context's first mixer weight starts at 1/32, not 1/8
 
 # Region kinds (lstmzip/detect.py's) and the columns of the regions array the kernels read.
 K_TEXT, K_BINARY, K_X86, K_IMAGE, K_TABLE, K_COMPRESSED, K_ARM64, K_X86I = (
