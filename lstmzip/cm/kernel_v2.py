@@ -879,26 +879,22 @@ def code_step(mode, t, lane0, lanes, freq, freq2, buf, known, lane_state, rec_la
                 s_final += final_w[k, j] * d
             s_final >>= 16
             p_mix = squash(s_final)
-            # -- SSE chain
-            if prec:                      # (USE_PREC: the same stage at 16 bits)
-                if models & USE_APM:
-                    a1, i1 = apm_predict16(apm1, pq[8] if pixel else c0, p_mix)
-                    a2, i2 = apm_predict16(apm2, c0 | (c1 << 8), p_mix)
-                    a3, i3 = apm_predict16(apm3, pq[0] if pixel else (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
+            # -- SSE chain: three APMs read at 16 bits; without USE_PREC their 12-bit values (a >> 4,
+            # exactly what apm_predict gives) and a 12-bit probability, with it 16 bits throughout
+            if models & USE_APM:
+                a1, i1 = apm_predict16(apm1, pq[8] if pixel else c0, p_mix)
+                a2, i2 = apm_predict16(apm2, c0 | (c1 << 8), p_mix)
+                a3, i3 = apm_predict16(apm3, pq[0] if pixel else (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
+                if prec:
                     p = ((p_mix << 4) + a1 + a2 + a3 + 2) >> 2
                 else:
-                    i1 = i2 = i3 = 0
-                    p = p_mix << 4
-                p = min(max(p, 16), 65520)   # (as sure as 12 bits allow: the code floor holds)
-            elif models & USE_APM:
-                a1, i1 = apm_predict(apm1, pq[8] if pixel else c0, p_mix)
-                a2, i2 = apm_predict(apm2, c0 | (c1 << 8), p_mix)
-                a3, i3 = apm_predict(apm3, pq[0] if pixel else (hash2(c4 & 0xFFFF, c0) & 0xFFFF), p_mix)
-                p = (p_mix + a1 + a2 + a3 + 2) >> 2
+                    p = (p_mix + (a1 >> 4) + (a2 >> 4) + (a3 >> 4) + 2) >> 2
             else:
                 i1 = i2 = i3 = 0
-                p = p_mix
-            if not prec:
+                p = p_mix << 4 if prec else p_mix
+            if prec:
+                p = min(max(p, 16), 65520)   # (as sure as 12 bits allow: the code floor holds)
+            else:
                 p = min(max(p, 1), 4095)
             # -- code
             bit = (byte >> (7 - k)) & 1
