@@ -35,7 +35,7 @@ import numpy as np
 
 PROFILE_EVERY = 4096          # a finished one-stream coding's code length is known every 4 KiB
 ONE_STREAM_MARGINS = ((1 / 8, 0.04), (1 / 4, 0.02), (1 / 2, 0.01))
-LSTM_MARGINS = ((1 / 8, 0.75), (1 / 4, 0.40), (1 / 2, 0.18))
+LSTM_MARGINS = ((1 / 8, 0.75), (1 / 4, 0.40), (1 / 2, 0.12))
 MIN_RACE = 64 << 10           # blocks up to 64 KiB are coded every way in full (cheap, and the
                               # margins were measured on longer ones)
 
