@@ -55,6 +55,9 @@ CM_SMALL_STEPS, CM_SMALL_MAX = 640, 16    # ...but small inputs take at most 640
                                           # 10 KB in under 2 s; 3 -> 12 streams costs 0.4-2.5 % there)
 LSTM_SAMPLE = 64 << 10            # a block's first 64 KiB decide whether its LSTM runs...
 LSTM_MIN_GAIN = 0.02              # ...it does if it saves more than 2 % of their second half,
+LSTM_MIN_BPB = 0.5                # ...and is not even probed where the coding without it spent under
+                                  # 0.5 bits/byte there (redundant data: logs, JSON, XML; it never won
+                                  # there, bench/RESULTS.md § 5.0d),
 LSTM_MIN_TEXT = 0.5               # and never where text regions hold less than half the block (the
                                   # model knows text; on 14 binary development files it won on none)
 ZSTD_LEVEL = 19
@@ -867,12 +870,17 @@ class Compressor:
         bytes (coded with it as a probe; the first half warms the models up) against what the
         raw coding without it (``ref``, its profile) spent on the same bytes. (Not against the
         transformed coding: like the LSTM it gains most early, so against it the probe said no
-        where the LSTM coding would have won; a wrong yes costs only the race's first check.)"""
+        where the LSTM coding would have won; a wrong yes costs only the race's first checks.)
+        No probe, and no, where the raw coding spent under LSTM_MIN_BPB bits/byte on those bytes:
+        where the context models are that sure, the LSTM has nothing to add."""
         if len(block) <= LSTM_SAMPLE or ref is None or ref.raw[-1] < LSTM_SAMPLE:
             return True
         half = LSTM_SAMPLE // 2
-        with_lstm = self._probe(self.engine, block[:LSTM_SAMPLE])
         without = ref.spent(np.array([half]), np.array([LSTM_SAMPLE]))
+        if 8 * without < LSTM_MIN_BPB * half:
+            self.stats.setdefault("lstm_unprobed", []).append(without)
+            return False
+        with_lstm = self._probe(self.engine, block[:LSTM_SAMPLE])
         self.stats.setdefault("lstm_sample", []).append((with_lstm, without))
         return with_lstm < (1 - LSTM_MIN_GAIN) * without
 

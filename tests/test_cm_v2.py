@@ -230,6 +230,30 @@ def test_the_lstm_probe_decides_and_both_choices_round_trip(tiny_model, monkeypa
         assert Decompressor(tiny_model).decompress(blob) == data
 
 
+def test_redundant_blocks_skip_the_lstm_probe(tiny_model, monkeypatch):
+    """Where the coding without the LSTM spent under LSTM_MIN_BPB bits/byte on the probe's bytes
+    (a log of near-identical lines), the LSTM is neither probed nor run; the same block with the
+    floor at 0 is probed (and the probe told to say yes: coded with the LSTM too). Both decode."""
+    import lstmzip.codec as codec
+    monkeypatch.setattr(codec, "LSTM_SAMPLE", 2048)
+    monkeypatch.setattr(codec, "LSTM_MIN_GAIN", -1.0)                    # a probe would say yes
+    data = b"".join(b"2026-12-05 01:%02d:%02d status installed libfoo%d:amd64 1.2-3\n"
+                    % (i // 60 % 60, i % 60, i % 3) for i in range(120))
+    runs, floor0 = {}, codec.LSTM_MIN_BPB
+    for floor in (floor0, 0.0):
+        monkeypatch.setattr(codec, "LSTM_MIN_BPB", floor)
+        c = Compressor(tiny_model, methods=("cm",), level=4, transform=False)
+        blob = c.compress(data)
+        runs[floor] = c.stats
+        assert Decompressor(tiny_model).decompress(blob) == data
+    skipped, probed = runs[floor0], runs[0.0]
+    assert "lstm_sample" not in skipped and len(skipped["lstm_unprobed"]) == 1
+    assert 8 * skipped["lstm_unprobed"][0] < floor0 * 1024             # (bytes 1024..2048)
+    assert "lstm_unprobed" not in probed and len(probed["lstm_sample"]) == 1
+    assert [n for n, _ in skipped["codings"]] == ["cm"]
+    assert [n for n, _ in probed["codings"]] == ["cm", "cm+lstm"]
+
+
 def test_a_small_block_is_coded_with_and_without_the_lstm_and_the_smaller_kept(tiny_model):
     data = TEXT[:3000]
     auto = Compressor(tiny_model, methods=("cm",), level=4, transform=False).compress(data)
