@@ -26,11 +26,10 @@ def study(path: str, limit: int, model) -> str:
 
     def stopper(ref, steps, covered, margins, first=1):    # record every check, stop nothing
         marks, _ = real_stopper(ref, steps, covered, margins, first)
-        at = {t: m for t, m in zip(sorted(marks), sorted(margins))}
 
         def check(t, code_len):
             a, b = covered(t)
-            checks.append((t / steps, code_len / ref.spent(a, b), at.get(t, (0, 0))[1]))
+            checks.append((t / steps, code_len / ref.spent(a, b)))
         return marks, check
 
     def encode(engine, block, s, params, *a, **k):
@@ -51,10 +50,10 @@ def study(path: str, limit: int, model) -> str:
     lstm = [n for s, _, n in sizes if s > 1 and n is not None]
     others = [n for s, _, n in sizes if s == 1 and n is not None]
     final = "" if not lstm or not others else f"lstm/best {lstm[-1] / min(others):.3f}"
-    # the LSTM coding's checks are the last three (the one-stream codings' come before)
+    # the LSTM coding's checks are the last ones, one per race.LSTM_MARGINS (the one-stream codings' come before)
     lstm_checks = checks[-len(race.LSTM_MARGINS):] if lstm else []
-    stop = next((f for f, r, m in lstm_checks if r > 1 + m), None)
-    shown = " ".join(f"{f:.3f}:{r:.3f}" for f, r, _ in lstm_checks)
+    stop = next((f for (f, r), (_, m) in zip(lstm_checks, race.LSTM_MARGINS) if r > 1 + m), None)
+    shown = " ".join(f"{f:.3f}:{r:.3f}" for f, r in lstm_checks)
     return (f"{os.path.basename(path)} {len(data)} probe {verdict} codings {sizes} {final} "
             f"checks {shown or '-'} {'stopped at ' + format(stop, '.3f') if stop else ''} "
             f"(-6 {len(blob)} bytes, {seconds:.1f} s; codings in full)")
